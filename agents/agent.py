@@ -1,0 +1,42 @@
+"""An Agent: a name, a chat model, a persona and sampling parameters. Cheap to make."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from agents.base import ChatModel
+from agents.personas import TASK_PROMPT, persona_prompt
+from debate.records import ChatRequest, GenerationParams, Message, Question
+
+
+@dataclass
+class Agent:
+    name: str
+    model: ChatModel
+    persona: str = "neutral"
+    params: GenerationParams = field(default_factory=GenerationParams)
+    task_prompt: str = TASK_PROMPT
+    #: An informed agent sees the question's context passage (a real strength gap for pairing).
+    informed: bool = False
+
+    def __post_init__(self) -> None:
+        persona_prompt(self.persona, self.task_prompt)  # fail early on an unknown persona
+
+    @property
+    def system_prompt(self) -> str:
+        return persona_prompt(self.persona, self.task_prompt)
+
+    def question_message(self, question: Question) -> Message:
+        """The opening user message: the question, with its passage when the agent is informed."""
+        text = question.prompt_text()
+        if self.informed and question.context:
+            text = f"Background: {question.context}\n\nQuestion: {text}"
+        return Message(role="user", content=text)
+
+    def request(self, question: Question, history: Sequence[Message] = (),
+                seed: int | None = None) -> ChatRequest:
+        """A request for this agent's next turn; `history` follows the opening question."""
+        messages = [Message(role="system", content=self.system_prompt), self.question_message(question), *history]
+        return ChatRequest(messages=messages, params=self.params.with_seed(seed if seed is not None else self.params.seed),
+                           question=question, persona=self.persona)

@@ -1,0 +1,173 @@
+"""In-process transformers models with real batched generation.
+
+Prompts are rendered with the model's chat template and left-padded into one batch. The
+decoding loop is our own (a KV-cached forward per step) so that each request samples from its
+own seeded generator: a request's output does not depend on which other requests share its
+batch, and greedy output equals one-by-one greedy output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from agents.base import ChatModel
+from debate.errors import EndpointError
+from debate.records import ChatRequest, Message, Reply, Usage
+
+
+def fold_system(messages: Sequence[Message]) -> list[dict[str, str]]:
+    """Messages for templates without a system role: the system text opens the first user turn."""
+    system = [m.content for m in messages if m.role == "system"]
+    rest = [{"role": m.role, "content": m.content} for m in messages if m.role != "system"]
+    if system and rest and rest[0]["role"] == "user":
+        rest[0] = {"role": "user", "content": "\n\n".join(system) + "\n\n" + rest[0]["content"]}
+    elif system:
+        rest.insert(0, {"role": "user", "content": "\n\n".join(system)})
+    return rest
+
+
+def render_chat(tokenizer, messages: Sequence[Message]) -> str:
+    """The prompt text for a chat, falling back to folding the system prompt when the template
+    refuses a system role (Mistral-style templates)."""
+    plain = [{"role": m.role, "content": m.content} for m in messages]
+    try:
+        return tokenizer.apply_chat_template(plain, tokenize=False, add_generation_prompt=True)
+    except Exception as exc:  # jinja2 TemplateError raised by the template itself
+        if "system" not in str(exc).lower() and "alternate" not in str(exc).lower():
+            raise
+        return tokenizer.apply_chat_template(fold_system(messages), tokenize=False, add_generation_prompt=True)
+
+
+class HFChatModel(ChatModel):
+    def __init__(self, path: str, *, device: str = "auto", dtype: str = "auto", max_batch_size: int = 16):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        folder = Path(path).expanduser()
+        if not (folder / "config.json").is_file():
+            raise EndpointError("not a transformers model folder (no config.json)", file=str(folder))
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if dtype == "auto":
+            dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        try:
+            torch_dtype = getattr(torch, dtype)
+        except AttributeError:
+            raise EndpointError(f"unknown dtype '{dtype}' (e.g. float32, bfloat16, float16)") from None
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(folder)
+            self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype).to(device).eval()
+        except (OSError, ValueError) as exc:
+            raise EndpointError(f"cannot load the model: {str(exc).splitlines()[0]}", file=str(folder)) from None
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            eos_ids.add(self.tokenizer.eos_token_id)
+        self.eos_ids = eos_ids
+        # transformers 5 renamed the forward argument `past_key_values` to `cache`.
+        self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        self.device = device
+        self.max_batch_size = max_batch_size
+        self.model_id = f"hf:{folder}"
+
+    async def generate(self, requests: Sequence[ChatRequest]) -> list[Reply]:
+        return await asyncio.to_thread(self._generate_all, list(requests))
+
+    def _generate_all(self, requests: list[ChatRequest]) -> list[Reply]:
+        replies: list[Reply] = []
+        for start in range(0, len(requests), self.max_batch_size):
+            chunk = requests[start:start + self.max_batch_size]
+            try:
+                replies += self._generate_batch(chunk)
+            except Exception as exc:  # a failing batch fails its requests, not the caller
+                replies += [Reply(model=self.model_id, seed=r.params.seed, error=f"{type(exc).__name__}: {exc}")
+                            for r in chunk]
+        return replies
+
+    def _generate_batch(self, requests: list[ChatRequest]) -> list[Reply]:
+        import torch
+
+        start = time.perf_counter()
+        prompts = [render_chat(self.tokenizer, r.messages) for r in requests]
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+        attention = enc["attention_mask"]
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        step_ids = enc["input_ids"]
+        generators = []
+        for r in requests:
+            g = torch.Generator(device=self.device)
+            g.manual_seed(r.params.seed if r.params.seed is not None else random.getrandbits(63))
+            generators.append(g)
+        limits = [r.params.max_tokens for r in requests]
+        outputs: list[list[int]] = [[] for _ in requests]
+        finish = ["length"] * len(requests)
+        done = [False] * len(requests)
+        past = None
+        pad = self.tokenizer.pad_token_id
+        with torch.inference_mode():
+            for _ in range(max(limits)):
+                out = self.model(input_ids=step_ids, attention_mask=attention, position_ids=positions,
+                                 use_cache=True, **{self._cache_arg: past})
+                past = getattr(out, "cache", None) or out.past_key_values
+                logits = out.logits[:, -1, :].float()
+                chosen = []
+                for i, r in enumerate(requests):
+                    if done[i]:
+                        chosen.append(pad)
+                        continue
+                    token = self._pick(logits[i], r.params.temperature, r.params.top_p, generators[i])
+                    outputs[i].append(token)
+                    if token in self.eos_ids:
+                        done[i], finish[i] = True, "stop"
+                    elif len(outputs[i]) >= limits[i] or self._hits_stop(outputs[i], r.params.stop):
+                        done[i] = True
+                        finish[i] = "stop" if r.params.stop and self._hits_stop(outputs[i], r.params.stop) else "length"
+                    chosen.append(token)
+                if all(done):
+                    break
+                step_ids = torch.tensor(chosen, device=self.device).unsqueeze(-1)
+                attention = torch.cat([attention, torch.ones_like(step_ids)], dim=-1)
+                positions = positions[:, -1:] + 1
+        latency = time.perf_counter() - start
+        replies = []
+        for i, r in enumerate(requests):
+            tokens = [t for t in outputs[i] if t not in self.eos_ids]
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            for stop in r.params.stop:
+                if stop in text:
+                    text = text[:text.index(stop)]
+            usage = Usage(prompt_tokens=int(enc["attention_mask"][i].sum()), completion_tokens=len(outputs[i]),
+                          latency_s=latency)
+            replies.append(Reply(text=text.strip(), model=self.model_id, usage=usage, finish_reason=finish[i],
+                                 seed=r.params.seed))
+        return replies
+
+    @staticmethod
+    def _pick(logits, temperature: float, top_p: float, generator) -> int:
+        import torch
+
+        if temperature <= 0:
+            return int(torch.argmax(logits))
+        probs = torch.softmax(logits / temperature, dim=-1)
+        if top_p < 1.0:
+            sorted_probs, order = torch.sort(probs, descending=True)
+            keep = sorted_probs.cumsum(-1) - sorted_probs < top_p  # always keeps the top token
+            probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_probs[keep])
+        return int(torch.multinomial(probs, 1, generator=generator))
+
+    def _hits_stop(self, tokens: list[int], stops: list[str]) -> bool:
+        if not stops:
+            return False
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        return any(s in text for s in stops)
+
+    def close(self) -> None:
+        self.model = None

@@ -1,0 +1,198 @@
+"""Simulated agents: instant, deterministic debaters with a documented behaviour.
+
+A simulated model reads the dialogue the way a real model would (from the chat messages) and
+decides its reply from a few probabilities. The exact rules, so that the expected outcome of
+any protocol can be computed by hand:
+
+1. **Knowledge.** For question q the agent knows the answer iff `U("knows") < accuracy`. If it
+   knows, its first answer is `q.gold[0]`; otherwise it holds one fixed wrong answer:
+   `q.wrong_answers[H("wrong") mod len]`, or the other of yes/no, or `"not <gold>"` when the
+   question lists no wrong answer.
+2. **Its current answer** is the answer of its own last reply (assistant message), or its first
+   answer when it has not spoken yet.
+3. **The event** is decided by the last message of the request alone:
+   - it asserts an answer P different from the current one (fuzzy equality, PBT.md 3):
+     *persuasion*. The agent adopts P iff `U("adopt") < shift(p)`, where
+     p = `accept_correct` if P is correct, else `accept_wrong`;
+   - it asserts no answer (and does not merely agree) and the agent has already answered:
+     *challenge*. The agent abandons
+     its answer iff `U("abandon") < shift(abandon)`, switching to the other of
+     {gold[0], its wrong answer} (a right answer turns wrong, a wrong one turns right);
+   - otherwise (the opening question, or the partner already agrees) it keeps its answer.
+4. **Persona shift.** `shift(p) = p + s * (1 - p)` for s >= 0 and `p * (1 + s)` for s < 0, with
+   s = `acceptant_shift` (default +0.5) for the acceptant persona, `resistant_shift`
+   (default -0.5) for the resistant persona, and 0 for every other persona.
+5. **Randomness.** `U(tag)` is a uniform number in [0, 1) and `H(tag)` an integer, both from a
+   BLAKE2 hash of (agent seed, agent name, question id, tag), plus the request's seed for
+   "adopt" and "abandon" (or a hash of the messages when the request has no seed). Knowledge
+   does not depend on the request seed: an agent knows a question or not, in every dialogue.
+   Results therefore do not depend on batching, order or resuming.
+
+Replies are one short sentence chosen by `H("text")`, then `Final answer: X` (for multiple
+choice `Final answer: Option k (text)`). The challenger persona writes a challenge without
+an answer. Usage counts words as tokens; latency is zero.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.base import ChatModel
+from debate.answers import grade, read_answer, same_answer
+from debate.errors import SpecError
+from debate.records import ChatRequest, Question, Reply, Usage
+
+
+class SimParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    accuracy: float = Field(default=0.5, ge=0.0, le=1.0)
+    accept_correct: float = Field(default=0.5, ge=0.0, le=1.0)
+    accept_wrong: float = Field(default=0.5, ge=0.0, le=1.0)
+    abandon: float = Field(default=0.2, ge=0.0, le=1.0)
+    acceptant_shift: float = Field(default=0.5, ge=-1.0, le=1.0)
+    resistant_shift: float = Field(default=-0.5, ge=-1.0, le=1.0)
+    seed: int = 0
+
+
+#: Named presets for `sim:NAME`; any other name needs explicit parameters.
+PRESETS: dict[str, SimParams] = {
+    "oracle": SimParams(accuracy=1.0, accept_correct=1.0, accept_wrong=0.0, abandon=0.0),
+    "strong": SimParams(accuracy=0.8, accept_correct=0.6, accept_wrong=0.1, abandon=0.1),
+    "weak": SimParams(accuracy=0.4, accept_correct=0.6, accept_wrong=0.3, abandon=0.3),
+    # Follows whoever spoke last, right or wrong: the team follows the first speaker.
+    "gullible": SimParams(accuracy=0.5, accept_correct=0.9, accept_wrong=0.9, abandon=0.5),
+    "stubborn": SimParams(accuracy=0.5, accept_correct=0.0, accept_wrong=0.0, abandon=0.0),
+    # Accepts right answers and resists wrong ones: what PBT aims for.
+    "calibrated": SimParams(accuracy=0.5, accept_correct=0.9, accept_wrong=0.05, abandon=0.02),
+}
+
+_STATE = ["I believe the answer is {a}.", "My answer is {a}.", "As far as I know, it is {a}."]
+_ADOPT = ["You make a good point; I now think it is {a}.", "I stand corrected: the answer is {a}."]
+_AGREE = ["I agree, the answer is {a}.", "We agree: it is {a}."]
+_HOLD = ["I disagree; I still think it is {a}.", "I stand by my answer: {a}."]
+_HOLD_BY_PERSONA = {
+    "logical": ["The facts point clearly to {a}; the reasoning for anything else does not hold."],
+    "emotional": ["Please trust me on this, it really matters to get it right: it is {a}."],
+    "credibility": ["As someone who knows this subject well, and as the standard references say, it is {a}."],
+}
+_ABANDON = ["On reflection, I think I was wrong; it is {a}.", "You may be right to doubt me; I now say {a}."]
+_SURE = ["Yes, I am sure: {a}.", "I have checked again, and it is {a}."]
+_CHALLENGE = ["Are you sure about that? I think you should reconsider your answer."]
+
+
+def _digest(*parts: object) -> bytes:
+    return hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
+
+
+def shift(p: float, s: float) -> float:
+    """A persona's effect on a probability (rule 4)."""
+    return p + s * (1.0 - p) if s >= 0 else p * (1.0 + s)
+
+
+class SimModel(ChatModel):
+    def __init__(self, name: str, params: SimParams):
+        self.name = name
+        self.params = params
+        self.model_id = f"sim:{name}"
+
+    @classmethod
+    def from_spec(cls, name: str, options: dict[str, object]) -> SimModel:
+        if not options:
+            if name not in PRESETS:
+                raise SpecError(f"unknown sim preset '{name}' (presets: {', '.join(PRESETS)}; "
+                                "or give parameters, e.g. sim:{name}?accuracy=0.7)")
+            return cls(name, PRESETS[name])
+        base = PRESETS.get(name, SimParams()).model_dump()
+        try:
+            return cls(name, SimParams.model_validate({**base, **options}))
+        except Exception as exc:
+            raise SpecError(f"bad sim parameters for '{name}': {str(exc).splitlines()[-1].strip()}") from None
+
+    # ------------------------------------------------------------ the documented rules
+
+    def uniform(self, question_id: str, tag: str, salt: object = "") -> float:
+        (value,) = struct.unpack(">Q", _digest(self.params.seed, self.name, question_id, tag, salt))
+        return value / 2.0**64
+
+    def _integer(self, question_id: str, tag: str, salt: object = "") -> int:
+        return int.from_bytes(_digest(self.params.seed, self.name, question_id, tag, salt), "big")
+
+    def knows(self, question: Question) -> bool:
+        return self.uniform(question.id, "knows") < self.params.accuracy
+
+    def wrong_answer(self, question: Question) -> str:
+        if question.wrong_answers:
+            return question.wrong_answers[self._integer(question.id, "wrong") % len(question.wrong_answers)]
+        if question.kind == "yes-no":
+            return "no" if question.gold[0].strip().lower() == "yes" else "yes"
+        return f"not {question.gold[0]}"
+
+    def first_answer(self, question: Question) -> str:
+        return question.gold[0] if self.knows(question) else self.wrong_answer(question)
+
+    def persona_shift(self, persona: str | None) -> float:
+        if persona == "acceptant":
+            return self.params.acceptant_shift
+        if persona == "resistant":
+            return self.params.resistant_shift
+        return 0.0
+
+    def _format(self, question: Question, answer: str, templates: list[str], pick: int) -> str:
+        shown = answer
+        final = answer
+        if question.kind == "multiple-choice" and answer in question.options:
+            k = question.options.index(answer) + 1
+            final = f"Option {k} ({answer})"
+        return templates[pick % len(templates)].format(a=shown) + f"\nFinal answer: {final}"
+
+    def respond(self, request: ChatRequest) -> str:
+        question = request.question
+        assert question is not None
+        pick = self._integer(question.id, "text", len(request.messages))
+        if request.persona == "challenger":
+            return _CHALLENGE[pick % len(_CHALLENGE)]
+        salt = request.params.seed if request.params.seed is not None else \
+            _digest(*(m.content for m in request.messages)).hex()
+        own_turns = [m for m in request.messages if m.role == "assistant"]
+        current = None
+        if own_turns:
+            current = read_answer(own_turns[-1].content, question).answer
+        if current is None:
+            current = self.first_answer(question)
+        last = request.messages[-1]
+        # The opening question (the first user message) is not an event.
+        opening = last is next((m for m in request.messages if m.role == "user"), None)
+        if last.role != "user" or opening:
+            return self._format(question, current, _STATE, pick)
+        read = read_answer(last.content, question, candidates=[current])
+        pushed = read.answer
+        s = self.persona_shift(request.persona)
+        if pushed is not None and not same_answer(pushed, current):
+            p = self.params.accept_correct if grade(pushed, question, fuzzy=True) else self.params.accept_wrong
+            if self.uniform(question.id, "adopt", salt) < shift(p, s):
+                return self._format(question, pushed, _ADOPT, pick)
+            return self._format(question, current, _HOLD_BY_PERSONA.get(request.persona or "", _HOLD), pick)
+        if pushed is not None or read.special == "Agree":
+            return self._format(question, current, _AGREE, pick)
+        if own_turns and self.uniform(question.id, "abandon", salt) < shift(self.params.abandon, s):
+            other = self.wrong_answer(question) if grade(current, question, fuzzy=True) else question.gold[0]
+            return self._format(question, other, _ABANDON, pick)
+        return self._format(question, current, _SURE if own_turns else _STATE, pick)
+
+    async def generate(self, requests: Sequence[ChatRequest]) -> list[Reply]:
+        replies = []
+        for request in requests:
+            if request.question is None:
+                replies.append(Reply(model=self.model_id, error="a sim model needs the question on the request"))
+                continue
+            text = self.respond(request)
+            usage = Usage(prompt_tokens=sum(len(m.content.split()) for m in request.messages),
+                          completion_tokens=len(text.split()))
+            replies.append(Reply(text=text, model=self.model_id, usage=usage, finish_reason="stop",
+                                 seed=request.params.seed))
+        return replies

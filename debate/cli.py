@@ -1,0 +1,162 @@
+"""The `debate` command line.
+
+User errors (bad files, unknown specs, unreachable endpoints) print one line and exit with
+code 2. Heavy libraries are imported inside the commands that need them, so `debate --help`
+stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from debate.errors import UserError
+
+app = typer.Typer(help="Multi-agent debate and Persuasion-Balanced Training for language models.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+console = Console()
+err_console = Console(stderr=True)
+
+DEFAULT_MODEL = "gguf:smollm2"  # kept equal to agents.registry.DEFAULT_MODEL (not imported: start-up cost)
+
+
+def _option_pairs(pairs: list[str]) -> dict[str, object]:
+    from agents.registry import parse_value
+
+    options: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"expected KEY=VALUE, got '{pair}'", field="--option")
+        options[key] = parse_value(value)
+    return options
+
+
+@app.command()
+def ask(
+    spec: Annotated[str, typer.Argument(help="Model spec, e.g. gguf:smollm2, sim:strong, openai:MODEL, hf:PATH.")],
+    question: Annotated[str, typer.Argument(help="The question to ask.")],
+    persona: Annotated[str, typer.Option(help="Persona prompt to use.")] = "neutral",
+    context: Annotated[Optional[str], typer.Option(help="A background passage shown with the question.")] = None,
+    gold: Annotated[Optional[list[str]], typer.Option(help="Gold answer(s): grade the reply.")] = None,
+    temperature: Annotated[float, typer.Option(min=0.0)] = 0.0,
+    max_tokens: Annotated[int, typer.Option(min=1)] = 80,
+    seed: Annotated[Optional[int], typer.Option()] = None,
+    option: Annotated[Optional[list[str]], typer.Option("--option", "-o",
+                                                         help="Backend option KEY=VALUE (repeatable).")] = None,
+) -> None:
+    """Put one question to one model and show the reply, the answer read from it, and usage."""
+    from agents.agent import Agent
+    from agents.registry import load_model
+    from debate.answers import grade, read_answer
+    from debate.records import GenerationParams, Question
+
+    model = load_model(spec, _option_pairs(option or []))
+    q = Question(id="cli", text=question, gold=gold or ["?"], context=context, source="cli")
+    agent = Agent(name="agent", model=model, persona=persona, informed=context is not None,
+                  params=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed))
+    reply = model.generate_sync([agent.request(q)])[0]
+    if not reply.ok:
+        raise UserError(f"the model failed to answer: {reply.error}", field=spec)
+    read = read_answer(reply.text, q)
+    console.print(reply.text, markup=False, highlight=False)
+    console.rule(style="dim")
+    found = read.answer if read.answer is not None else read.special
+    line = f"answer: {found!s}  (reader: {read.reader})"
+    if gold:
+        line += f"  correct: {grade(read.answer, q)}"
+    u = reply.usage
+    console.print(line, markup=False)
+    console.print(f"model: {reply.model}  tokens: {u.prompt_tokens} prompt + {u.completion_tokens} completion  "
+                  f"latency: {u.latency_s:.2f}s" + (f"  cost: ${u.cost_usd:.6f}" if u.cost_usd is not None else ""),
+                  markup=False, style="dim")
+
+
+@app.command()
+def questions(
+    source: Annotated[str, typer.Argument(help="A JSONL question file, 'sample', 'sample:open', or 'farm:FOLDER'.")],
+) -> None:
+    """Check a question source and count its questions by kind and source."""
+    from collections import Counter
+
+    from debate.data import load_questions
+
+    loaded = load_questions(source)
+    table = Table(title=f"{len(loaded)} questions in {source}")
+    table.add_column("kind")
+    table.add_column("source")
+    table.add_column("count", justify="right")
+    table.add_column("with context", justify="right")
+    counts = Counter((q.kind, q.source) for q in loaded)
+    with_context = Counter((q.kind, q.source) for q in loaded if q.context)
+    for (kind, src), n in sorted(counts.items()):
+        table.add_row(kind, src, str(n), str(with_context[(kind, src)]))
+    console.print(table)
+
+
+@app.command()
+def demo(
+    model: Annotated[str, typer.Option(help="Model spec.")] = DEFAULT_MODEL,
+    source: Annotated[str, typer.Option("--questions", help="Question source.")] = "sample:open",
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Use the first N questions.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the results.")] = Path("runs/demo"),
+    max_tokens: Annotated[int, typer.Option(min=1)] = 48,
+) -> None:
+    """The main job (until debates land): the questions put to a model, without and with a
+    background passage, and an accuracy table. Saves every reply and the summary."""
+    from rich.progress import Progress
+
+    from agents.agent import Agent
+    from agents.registry import load_model
+    from debate.data import load_questions
+    from debate.records import GenerationParams
+    from debate.storage import atomic_write_json, atomic_write_jsonl
+    from experiments.quiz import timed_quiz
+
+    loaded = load_questions(source, limit=limit)
+    chat_model = load_model(model)
+    params = GenerationParams(temperature=0.0, max_tokens=max_tokens)
+    agents = [Agent(name="uninformed", model=chat_model, params=params),
+              Agent(name="informed", model=chat_model, params=params, informed=True)]
+    summaries, all_records = [], []
+    with Progress(console=err_console, transient=True) as progress:
+        for agent in agents:
+            task = progress.add_task(f"{agent.name} ({model})", total=len(loaded))
+            records, summary = timed_quiz(agent, loaded, batch_size=16,
+                                          on_batch=lambda n, t=task: progress.advance(t, n))
+            summaries.append(summary)
+            all_records += records
+    table = Table(title=f"{model} on {len(loaded)} questions from {source}")
+    for col in ("agent", "accuracy", "correct", "read by", "errors", "tokens", "wall s", "tokens/s"):
+        table.add_column(col, justify="left" if col in ("agent", "read by") else "right")
+    for s in summaries:
+        readers = ", ".join(f"{k} {v}" for k, v in sorted(s.readers.items()))
+        table.add_row(s.agent, f"{s.accuracy:.1%}", f"{s.correct}/{s.questions}", readers, str(s.errors),
+                      str(s.completion_tokens), f"{s.wall_s:.1f}", f"{s.completion_tokens / max(s.wall_s, 1e-9):.0f}")
+    console.print(table)
+    atomic_write_jsonl(out / "replies.jsonl", all_records)
+    atomic_write_json(out / "summary.json", {"model": model, "questions": source, "limit": limit,
+                                             "summaries": [s.model_dump() for s in summaries]})
+    console.print(f"saved {out / 'replies.jsonl'} and {out / 'summary.json'}", style="dim")
+
+
+def main() -> None:
+    start = time.perf_counter()
+    try:
+        app()
+    except UserError as exc:
+        err_console.print(f"error: {exc.one_line()}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted after {time.perf_counter() - start:.0f}s", markup=False)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Question sources: the bundled sample set, JSONL question files, the Farm files, and
+TriviaQA / StrategyQA through `datasets` (when the user has them).
+
+Every file problem is a `DataError` naming the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from debate.errors import DataError
+from debate.records import Question
+
+SAMPLE_SET = "sample"
+
+
+def _field_of(error: dict[str, Any]) -> str:
+    loc = [str(p) for p in error.get("loc", ())]
+    return ".".join(loc) if loc else "(record)"
+
+
+def _explain(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind == "missing":
+        return "missing (required)"
+    if kind == "extra_forbidden":
+        return "unknown field (not in the question schema)"
+    return str(error.get("msg", "invalid")).replace("Value error, ", "")
+
+
+def _read_lines(path: Path) -> Iterable[tuple[int, str]]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError("no such file", file=str(path)) from None
+    except IsADirectoryError:
+        raise DataError("is a directory, expected a JSONL file", file=str(path)) from None
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    for number, line in enumerate(raw.split(b"\n"), 1):
+        try:
+            yield number, line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"not UTF-8 text (byte {exc.start + 1} of the line)",
+                            file=str(path), line=number) from None
+
+
+def parse_questions(path: str | Path, rows: Iterable[tuple[int, str]] | None = None) -> list[Question]:
+    """Read a JSONL question file (schema: `debate.records.Question`), checking every line."""
+    path = Path(path)
+    questions: list[Question] = []
+    first_line: dict[str, int] = {}
+    for number, line in rows if rows is not None else _read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path), line=number) from None
+        if not isinstance(obj, dict):
+            raise DataError(f"expected a JSON object, got {type(obj).__name__}", file=str(path), line=number)
+        try:
+            question = Question.model_validate(obj)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise DataError(_explain(err), file=str(path), line=number, field=_field_of(err)) from None
+        if question.id in first_line:
+            raise DataError(f"duplicate id '{question.id}' (first on line {first_line[question.id]})",
+                            file=str(path), line=number, field="id")
+        first_line[question.id] = number
+        questions.append(question)
+    if not questions:
+        raise DataError("no questions (empty file)", file=str(path))
+    return questions
+
+
+def sample_questions(kind: str | None = None) -> list[Question]:
+    """The bundled sample set, written for this project (open, yes-no and multiple-choice)."""
+    resource = resources.files("debate") / "samples" / "questions.jsonl"
+    text = resource.read_text(encoding="utf-8")
+    questions = parse_questions("debate/samples/questions.jsonl", enumerate(text.split("\n"), 1))
+    return [q for q in questions if kind is None or q.kind == kind]
+
+
+FARM_SUBSETS = {"boolq": "Boolq.jsonl", "nq1": "NQ1.jsonl", "nq2": "NQ2.jsonl", "truthfulqa": "TruthfulQA.jsonl"}
+APPEAL_KINDS = ("logical", "credibility", "emotional")
+
+
+def _farm_question(subset: str, index: int, obj: dict[str, Any]) -> Question:
+    adv = obj["adv"]
+    metadata = {
+        "subset": subset,
+        "target": adv["target"],
+        "control": adv["control"],
+        "appeals": {kind: list(adv[kind]) for kind in APPEAL_KINDS},
+    }
+    qid = f"farm-{subset}-{index:04d}"
+    if subset == "boolq":
+        gold = "yes" if obj["answer"] else "no"
+        metadata["passage"] = obj.get("source", "")
+        return Question(id=qid, text=obj["question"], gold=[gold], kind="yes-no",
+                        wrong_answers=["no" if gold == "yes" else "yes"], source="farm", metadata=metadata)
+    # NQ1, NQ2, TruthfulQA: options scored 1 = correct, 0 = wrong, 2 = the planted distractor.
+    mcq = adv["mcq"]
+    options = [m["text"] for m in mcq]
+    gold = [m["text"] for m in mcq if m["score"] == 1]
+    wrong = [m["text"] for m in mcq if m["score"] == 2] + [m["text"] for m in mcq if m["score"] == 0]
+    metadata["option_scores"] = [m["score"] for m in mcq]
+    return Question(id=qid, text=obj["question"], gold=gold, kind="multiple-choice", options=options,
+                    wrong_answers=wrong, source="farm", metadata=metadata)
+
+
+def load_farm(folder: str | Path, subsets: Iterable[str] = tuple(FARM_SUBSETS)) -> list[Question]:
+    """The Farm misinformation questions (PBT.md 8.1) from a folder holding its 4 JSONL files."""
+    folder = Path(folder)
+    questions: list[Question] = []
+    for subset in subsets:
+        if subset not in FARM_SUBSETS:
+            raise DataError(f"unknown Farm subset '{subset}' (expected one of {', '.join(FARM_SUBSETS)})")
+        path = folder / FARM_SUBSETS[subset]
+        for number, line in _read_lines(path):
+            if not line.strip():
+                continue
+            try:
+                questions.append(_farm_question(subset, len(questions), json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=number) from None
+            except (KeyError, TypeError) as exc:
+                raise DataError(f"not a Farm record (missing {exc})", file=str(path), line=number) from None
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                raise DataError(_explain(err), file=str(path), line=number, field=_field_of(err)) from None
+    return questions
+
+
+def load_hf_dataset(name: str, split: str = "validation", limit: int | None = None) -> list[Question]:
+    """TriviaQA (rc.nocontext) or StrategyQA through `datasets`; needs the user's own access."""
+    try:
+        import datasets  # heavy, optional
+    except ImportError:
+        raise DataError("loading TriviaQA / StrategyQA needs the 'datasets' package (pip install '.[train]')") from None
+    try:
+        if name == "triviaqa":
+            rows = datasets.load_dataset("mandarjoshi/trivia_qa", "rc.nocontext", split=split)
+        elif name == "strategyqa":
+            rows = datasets.load_dataset("ChilleD/StrategyQA", split=split)
+        else:
+            raise DataError(f"unknown dataset '{name}' (expected triviaqa or strategyqa)")
+    except DataError:
+        raise
+    except Exception as exc:  # datasets raises many types for offline / missing / gated
+        raise DataError(f"cannot load dataset '{name}': {str(exc).splitlines()[0]}") from None
+    questions: list[Question] = []
+    for i, row in enumerate(rows):
+        if limit is not None and i >= limit:
+            break
+        if name == "triviaqa":
+            answer = row["answer"]
+            aliases = [answer["value"], *answer.get("aliases", [])]
+            questions.append(Question(id=str(row["question_id"]), text=row["question"],
+                                      gold=list(dict.fromkeys(aliases)), source="triviaqa"))
+        else:
+            gold = "yes" if row["answer"] else "no"
+            facts = row.get("facts") or []
+            questions.append(Question(id=str(row.get("qid", i)), text=row["question"], gold=[gold],
+                                      kind="yes-no", wrong_answers=["no" if gold == "yes" else "yes"],
+                                      context=" ".join(facts) or None, source="strategyqa"))
+    return questions
+
+
+def load_questions(source: str, limit: int | None = None) -> list[Question]:
+    """Questions from a source name: 'sample', 'sample:open', 'farm:FOLDER', 'hf:triviaqa', or a JSONL path."""
+    if source == SAMPLE_SET or source.startswith(SAMPLE_SET + ":"):
+        kind = source.split(":", 1)[1] if ":" in source else None
+        if kind not in (None, "open", "yes-no", "multiple-choice"):
+            raise DataError(f"unknown sample kind '{kind}' (expected open, yes-no or multiple-choice)")
+        questions = sample_questions(kind)
+    elif source.startswith("farm:"):
+        questions = load_farm(source[len("farm:"):])
+    elif source.startswith("hf:"):
+        questions = load_hf_dataset(source[len("hf:"):], limit=limit)
+    else:
+        questions = parse_questions(source)
+    return questions[:limit] if limit is not None else questions

@@ -1,0 +1,149 @@
+"""The records every part of the framework speaks: questions, chat requests and replies, turns.
+
+They are pydantic models because they cross file boundaries (question files, run outputs,
+caches). Field names are the on-disk names; the JSONL question schema is `Question`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+QuestionKind = Literal["open", "yes-no", "multiple-choice"]
+Role = Literal["system", "user", "assistant"]
+Special = Literal["Agree", "Disagree", "NONE"]
+
+
+class _Strict(BaseModel):
+    # Unknown keys are an error: a typo in a file must not be silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class Question(_Strict):
+    """One question with its gold answers (aliases, canonical first)."""
+
+    id: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    gold: list[str] = Field(min_length=1)
+    kind: QuestionKind = "open"
+    options: list[str] = Field(default_factory=list)
+    wrong_answers: list[str] = Field(default_factory=list)
+    context: str | None = None
+    source: str = "user"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> Question:
+        if self.kind == "multiple-choice":
+            if len(self.options) < 2:
+                raise ValueError("a multiple-choice question needs at least two options")
+            if not any(g in self.options for g in self.gold):
+                raise ValueError("a multiple-choice question needs a gold answer among its options")
+        elif self.options:
+            raise ValueError(f"options are only allowed for multiple-choice questions, not '{self.kind}'")
+        if self.kind == "yes-no" and any(g.strip().lower() not in ("yes", "no") for g in self.gold):
+            raise ValueError("a yes-no question needs gold ['yes'] or ['no']")
+        return self
+
+    def prompt_text(self) -> str:
+        """The question as put to a model (options numbered for multiple choice)."""
+        if self.kind == "multiple-choice":
+            lines = [self.text] + [f"Option {i}: {opt}" for i, opt in enumerate(self.options, 1)]
+            return "\n".join(lines)
+        return self.text
+
+
+class Message(_Strict):
+    role: Role
+    content: str
+    # The speaker's label when several agents share the `user` role (optional, for rendering).
+    name: str | None = None
+
+
+class GenerationParams(_Strict):
+    temperature: float = Field(default=0.0, ge=0.0, le=5.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=80, ge=1, le=32768)
+    seed: int | None = None
+    stop: list[str] = Field(default_factory=list)
+
+    def with_seed(self, seed: int | None) -> GenerationParams:
+        return self.model_copy(update={"seed": seed})
+
+
+class Usage(_Strict):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    cost_usd: float | None = None
+
+    def __add__(self, other: Usage) -> Usage:
+        cost = None
+        if self.cost_usd is not None or other.cost_usd is not None:
+            cost = (self.cost_usd or 0.0) + (other.cost_usd or 0.0)
+        return Usage(prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+                     completion_tokens=self.completion_tokens + other.completion_tokens,
+                     latency_s=self.latency_s + other.latency_s, cost_usd=cost)
+
+
+class ChatRequest(_Strict):
+    """One chat completion request of a batch.
+
+    `question` and `persona` are metadata: real models see only `messages` (the persona is
+    already in the system message); simulated models use them to decide what to say.
+    """
+
+    messages: list[Message] = Field(min_length=1)
+    params: GenerationParams = Field(default_factory=GenerationParams)
+    question: Question | None = None
+    persona: str | None = None
+
+
+class Reply(_Strict):
+    """The answer to one ChatRequest. A failed request has `error` set and empty text."""
+
+    text: str = ""
+    model: str = ""
+    usage: Usage = Field(default_factory=Usage)
+    finish_reason: str | None = None
+    seed: int | None = None
+    retries: int = 0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class AnswerRead(_Strict):
+    """What an answer reader found in a reply, and how.
+
+    `answer` is the extracted answer text; `special` is set instead when the reply only agrees,
+    only disagrees, or gives no answer. `failures` keeps why earlier readers in the chain failed.
+    """
+
+    answer: str | None = None
+    special: Special | None = None
+    reader: str
+    failures: list[str] = Field(default_factory=list)
+
+    @property
+    def found(self) -> bool:
+        return self.answer is not None
+
+
+class Turn(_Strict):
+    """One node of a dialogue: who spoke, what they said, and the answers held after it."""
+
+    speaker: str
+    persona: str = "neutral"
+    text: str
+    # Every agent's current answer after this turn (speaker's read from the text, others carried).
+    answers: dict[str, str | None] = Field(default_factory=dict)
+    read: AnswerRead | None = None
+    usage: Usage = Field(default_factory=Usage)
+    model: str = ""
+    params: GenerationParams = Field(default_factory=GenerationParams)
+    seed: int | None = None
+    error: str | None = None

@@ -1,0 +1,42 @@
+"""Writing outputs so that nothing half-written is ever left behind: write a temporary file
+beside the target, flush it to disk, then rename it over the target (atomic on POSIX)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _plain(record: Any) -> Any:
+    return record.model_dump(mode="json") if isinstance(record, BaseModel) else record
+
+
+def atomic_write_jsonl(path: str | Path, records: Iterable[Any]) -> Path:
+    lines = (json.dumps(_plain(r), ensure_ascii=False) + "\n" for r in records)
+    return atomic_write_text(path, "".join(lines))
+
+
+def atomic_write_json(path: str | Path, record: Any) -> Path:
+    return atomic_write_text(path, json.dumps(_plain(record), indent=2, ensure_ascii=False) + "\n")

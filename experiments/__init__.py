@@ -1,0 +1,1 @@
+"""What users run: strong/weak pairing, order dependence, evaluations and benchmarks."""
