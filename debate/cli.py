@@ -20,7 +20,8 @@ from debate.errors import UserError
 
 app = typer.Typer(help="Multi-agent debate and Persuasion-Balanced Training for language models.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-console = Console()
+# Logs and pipes get wide tables instead of rich's 80-column default.
+console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True)
 
 DEFAULT_MODEL = "gguf:smollm2"  # kept equal to agents.registry.DEFAULT_MODEL (not imported: start-up cost)

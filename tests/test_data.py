@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FARM
+from debate.answers import grade, is_correct, normalize
+from debate.data import load_farm, load_questions, parse_questions, sample_questions
+from debate.errors import DataError
+
+GOOD = {"id": "q1", "text": "Capital of France?", "gold": ["Paris"]}
+
+
+def test_sample_set_is_complete_and_self_consistent():
+    questions = sample_questions()
+    kinds = {k: [q for q in questions if q.kind == k] for k in ("open", "yes-no", "multiple-choice")}
+    assert len(kinds["open"]) >= 100 and kinds["yes-no"] and kinds["multiple-choice"]
+    assert len({q.id for q in questions}) == len(questions)
+    for q in questions:
+        assert q.wrong_answers and not is_correct(q.wrong_answers[0], q.gold), q.id
+        assert grade(q.gold[0], q), q.id
+        # The informed agent's passage really states the answer.
+        assert any(f" {normalize(g)} " in f" {normalize(q.context or '')} " for g in q.gold), q.id
+    assert load_questions("sample:yes-no") == kinds["yes-no"]
+
+
+def _write(tmp_path, lines):
+    path = tmp_path / "q.jsonl"
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+def _line(obj) -> bytes:
+    return (json.dumps(obj) + "\n").encode()
+
+
+def test_reads_a_valid_file_skipping_blank_lines(tmp_path):
+    path = _write(tmp_path, [_line(GOOD), b"\n", _line({**GOOD, "id": "q2", "kind": "yes-no", "gold": ["no"]})])
+    questions = parse_questions(path)
+    assert [q.id for q in questions] == ["q1", "q2"] and questions[1].kind == "yes-no"
+
+
+BAD_FILES = [
+    ("bad JSON", [_line(GOOD), b'{"id": "q2", "text": \n'], ":2: invalid JSON"),
+    ("missing field", [_line({"id": "q1", "text": "x"})], ":1: field 'gold': missing"),
+    ("wrong type", [_line({**GOOD, "gold": "Paris"})], ":1: field 'gold': Input should be a valid list"),
+    ("duplicate id", [_line(GOOD), _line(GOOD)], ":2: field 'id': duplicate id 'q1' (first on line 1)"),
+    ("empty file", [], "no questions (empty file)"),
+    ("unknown field", [_line({**GOOD, "answer": "Paris"})], ":1: field 'answer': unknown field"),
+    ("not an object", [b"[1, 2]\n"], ":1: expected a JSON object"),
+    ("not UTF-8", [b'{"id": "q\xff"}\n'], ":1: not UTF-8"),
+    ("bad kind", [_line({**GOOD, "kind": "essay"})], ":1: field 'kind'"),
+    ("options without mc", [_line({**GOOD, "options": ["a", "b"]})], "options are only allowed"),
+]
+
+
+@pytest.mark.parametrize("case,lines,expected", BAD_FILES, ids=[c[0] for c in BAD_FILES])
+def test_bad_question_files_give_one_clear_line_and_exit_2(tmp_path, case, lines, expected):
+    path = _write(tmp_path, lines)
+    with pytest.raises(DataError) as info:
+        parse_questions(path)
+    assert expected in info.value.one_line()
+    run = subprocess.run([sys.executable, "-m", "debate.cli", "questions", str(path)], capture_output=True, text=True)
+    assert run.returncode == 2, run.stderr
+    assert run.stdout == ""
+    lines_out = run.stderr.strip().splitlines()
+    assert len(lines_out) == 1 and lines_out[0].startswith(f"error: {path}") and expected in lines_out[0]
+    assert "Traceback" not in run.stderr
+
+
+def test_missing_file_is_a_user_error(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "debate.cli", "questions", str(tmp_path / "nope.jsonl")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "no such file" in run.stderr
+
+
+@pytest.mark.skipif(not FARM.is_dir(), reason="the Farm data folder is absent (shared/data/farm)")
+def test_farm_loader_reads_all_four_subsets():
+    questions = load_farm(FARM)
+    by_subset = {}
+    for q in questions:
+        by_subset.setdefault(q.metadata["subset"], []).append(q)
+    assert {k: len(v) for k, v in by_subset.items()} == {"boolq": 491, "nq1": 488, "nq2": 489, "truthfulqa": 484}
+    boolq = by_subset["boolq"][0]
+    assert boolq.kind == "yes-no" and boolq.gold == ["yes"] and boolq.wrong_answers == ["no"]
+    nq = by_subset["nq2"][0]
+    assert nq.kind == "multiple-choice" and nq.gold == ["Yale"] and nq.wrong_answers[0] == "Duke"
+    assert nq.metadata["target"] == "Duke" and len(nq.metadata["appeals"]["logical"]) == 3
+    assert all(len(set(q.options)) >= 2 for q in questions if q.kind == "multiple-choice")
