@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from tiny_model import build_tiny_model
 from vllm_check import build_requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,8 +24,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+def tiny_model(tiny_model_dir) -> Path:
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="module")
