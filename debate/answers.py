@@ -245,9 +245,6 @@ class ReaderChain:
         return last.model_copy(update={"failures": failures, "special": last.special or "NONE"})
 
 
-READERS = {r.name: r for r in (FinalLineReader, YesNoReader, OptionReader, CandidateReader)}
-
-
 def default_reader(question: Question) -> ReaderChain:
     """The reader chain that suits a question's kind."""
     first = {"open": FinalLineReader, "yes-no": YesNoReader, "multiple-choice": OptionReader}[question.kind]

@@ -1,22 +1,31 @@
 """The `debate` command line.
 
 User errors (bad files, unknown specs, unreachable endpoints) print one line and exit with
-code 2. Heavy libraries are imported inside the commands that need them, so `debate --help`
-stays fast.
+code 2. Nothing here imports a heavy library (backends import theirs when a spec names them),
+so `debate --help` stays fast.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
+from agents.agent import Agent
+from agents.registry import DEFAULT_MODEL, load_model, parse_value
+from debate.answers import grade, read_answer
+from debate.data import load_questions
 from debate.errors import UserError
+from debate.records import GenerationParams, Question
+from debate.storage import atomic_write_json, atomic_write_jsonl
+from experiments.quiz import timed_quiz
 
 app = typer.Typer(help="Multi-agent debate and Persuasion-Balanced Training for language models.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -24,12 +33,8 @@ app = typer.Typer(help="Multi-agent debate and Persuasion-Balanced Training for 
 console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True)
 
-DEFAULT_MODEL = "gguf:smollm2"  # kept equal to agents.registry.DEFAULT_MODEL (not imported: start-up cost)
-
 
 def _option_pairs(pairs: list[str]) -> dict[str, object]:
-    from agents.registry import parse_value
-
     options: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -53,13 +58,12 @@ def ask(
                                                          help="Backend option KEY=VALUE (repeatable).")] = None,
 ) -> None:
     """Put one question to one model and show the reply, the answer read from it, and usage."""
-    from agents.agent import Agent
-    from agents.registry import load_model
-    from debate.answers import grade, read_answer
-    from debate.records import GenerationParams, Question
 
     model = load_model(spec, _option_pairs(option or []))
-    q = Question(id="cli", text=question, gold=gold or ["?"], context=context, source="cli")
+    if not gold and model.model_id.startswith("sim:"):
+        raise UserError("a sim agent needs --gold: the answer it knows or not", field="--gold")
+    # Without --gold nothing is graded; the placeholder only satisfies the record.
+    q = Question(id="cli", text=question, gold=gold or ["(no gold answer given)"], context=context, source="cli")
     agent = Agent(name="agent", model=model, persona=persona, informed=context is not None,
                   params=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed))
     reply = model.generate_sync([agent.request(q)])[0]
@@ -84,9 +88,6 @@ def questions(
     source: Annotated[str, typer.Argument(help="A JSONL question file, 'sample', 'sample:open', or 'farm:FOLDER'.")],
 ) -> None:
     """Check a question source and count its questions by kind and source."""
-    from collections import Counter
-
-    from debate.data import load_questions
 
     loaded = load_questions(source)
     table = Table(title=f"{len(loaded)} questions in {source}")
@@ -111,14 +112,6 @@ def demo(
 ) -> None:
     """The main job (until debates land): the questions put to a model, without and with a
     background passage, and an accuracy table. Saves every reply and the summary."""
-    from rich.progress import Progress
-
-    from agents.agent import Agent
-    from agents.registry import load_model
-    from debate.data import load_questions
-    from debate.records import GenerationParams
-    from debate.storage import atomic_write_json, atomic_write_jsonl
-    from experiments.quiz import timed_quiz
 
     loaded = load_questions(source, limit=limit)
     chat_model = load_model(model)

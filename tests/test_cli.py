@@ -54,7 +54,7 @@ def test_ask_a_sim_agent_shows_answer_and_usage():
 def test_bad_cli_values_exit_2():
     run = debate("ask", "sim:oracle", "q", "--temperature", "-1")
     assert run.returncode == 2
-    run = debate("ask", "sim:oracle", "q", "--persona", "angry")
+    run = debate("ask", "sim:oracle", "q", "--gold", "a", "--persona", "angry")
     assert run.returncode == 2 and "unknown persona 'angry'" in run.stderr
 
 
@@ -77,3 +77,8 @@ def test_gguf_smollm2_end_to_end():
     run = debate("ask", "gguf:smollm2", "What is the capital of France?", "--gold", "Paris", "--max-tokens", "32")
     assert run.returncode == 0, run.stderr
     assert "Paris" in run.stdout and "correct: True" in run.stdout
+
+
+def test_sim_ask_needs_gold():
+    run = debate("ask", "sim:oracle", "What is the capital of France?")
+    assert run.returncode == 2 and "field '--gold': a sim agent needs --gold" in run.stderr

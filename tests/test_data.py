@@ -90,3 +90,12 @@ def test_farm_loader_reads_all_four_subsets():
     assert nq.kind == "multiple-choice" and nq.gold == ["Yale"] and nq.wrong_answers[0] == "Duke"
     assert nq.metadata["target"] == "Duke" and len(nq.metadata["appeals"]["logical"]) == 3
     assert all(len(set(q.options)) >= 2 for q in questions if q.kind == "multiple-choice")
+
+
+def test_hub_datasets_fail_cleanly_without_access(monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataError, match="cannot load dataset 'triviaqa'"):
+        load_questions("hf:triviaqa", limit=3)
+    with pytest.raises(DataError, match="unknown dataset 'squad'"):
+        load_questions("hf:squad")
