@@ -10,7 +10,8 @@ any protocol can be computed by hand:
    question lists no wrong answer.
 2. **Its current answer** is the answer of its own last reply (assistant message), or its first
    answer when it has not spoken yet.
-3. **The event** is decided by the last message of the request alone:
+3. **The event** is decided by the last message of the request alone (when it is the opening
+   message, by what follows the question in it: the turns of agents that spoke first):
    - it asserts an answer P different from the current one (fuzzy equality, PBT.md 3):
      *persuasion*. The agent adopts P iff `U("adopt") < shift(p)`, where
      p = `accept_correct` if P is correct, else `accept_wrong`;
@@ -18,7 +19,7 @@ any protocol can be computed by hand:
      *challenge*. The agent abandons
      its answer iff `U("abandon") < shift(abandon)`, switching to the other of
      {gold[0], its wrong answer} (a right answer turns wrong, a wrong one turns right);
-   - otherwise (the opening question, or the partner already agrees) it keeps its answer.
+   - otherwise (nothing was said yet, or the partner already agrees) it keeps its answer.
 4. **Persona shift.** `shift(p) = p + s * (1 - p)` for s >= 0 and `p * (1 + s)` for s < 0, with
    s = `acceptant_shift` (default +0.5) for the acceptant persona, `resistant_shift`
    (default -0.5) for the resistant persona, and 0 for every other persona.
@@ -165,11 +166,12 @@ class SimModel(ChatModel):
         if current is None:
             current = self.first_answer(question)
         last = request.messages[-1]
-        # The opening question (the first user message) is not an event.
-        opening = last is next((m for m in request.messages if m.role == "user"), None)
-        if last.role != "user" or opening:
+        said = last.content if last.role == "user" else ""
+        # In the opening message only what follows the question counts (another agent's turn).
+        said = said.split(question.prompt_text(), 1)[1] if question.prompt_text() in said else said
+        if not said.strip():
             return self._format(question, current, _STATE, pick)
-        read = read_answer(last.content, question, candidates=[current])
+        read = read_answer(said, question, candidates=[current])
         pushed = read.answer
         s = self.persona_shift(request.persona)
         if pushed is not None and not same_answer(pushed, current):

@@ -13,7 +13,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-FARM = Path(__file__).resolve().parents[2] / "shared" / "data" / "farm"
+# The Farm files live in the shared data folder beside the checkout (never copied into it).
+FARM = Path(os.environ.get("DEBATE_FARM_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "farm"))
 
 
 @pytest.fixture(scope="session")

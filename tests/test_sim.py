@@ -139,3 +139,19 @@ def test_specs_presets_parameters_and_errors():
 def agent_request_without_question():
     from debate.records import ChatRequest
     return ChatRequest(messages=[Message(role="user", content="hi")])
+
+
+def test_an_agent_speaking_second_is_persuaded_by_the_first_turn():
+    """Another agent's turn merged into the opening message is a persuasion event; the
+    question's own text (here with options) is not."""
+    from debate.records import ChatRequest
+
+    model = SimModel("second", SimParams(accuracy=0.0, accept_correct=1.0, accept_wrong=0.0))
+    mc = Question(id="m", text="Largest planet?", gold=["Jupiter"], kind="multiple-choice",
+                  options=["Mars", "Jupiter"], wrong_answers=["Mars"])
+    alone = ChatRequest(messages=[Message(role="user", content=mc.prompt_text())], question=mc)
+    pushed = ChatRequest(messages=[Message(role="user", content=mc.prompt_text() +
+                                           "\n\nAgent A: It is Jupiter.\nFinal answer: Option 2")], question=mc)
+    first, second = model.generate_sync([alone, pushed])
+    assert read_answer(first.text, mc).answer == "Mars"
+    assert read_answer(second.text, mc).answer == "Jupiter"
