@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from debate.errors import DataError
 from debate.records import Question
+from debate.storage import read_lines
 
 SAMPLE_SET = "sample"
 
@@ -34,29 +35,12 @@ def _explain(error: dict[str, Any]) -> str:
     return str(error.get("msg", "invalid")).replace("Value error, ", "")
 
 
-def _read_lines(path: Path) -> Iterable[tuple[int, str]]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError("no such file", file=str(path)) from None
-    except IsADirectoryError:
-        raise DataError("is a directory, expected a JSONL file", file=str(path)) from None
-    except OSError as exc:
-        raise DataError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    for number, line in enumerate(raw.split(b"\n"), 1):
-        try:
-            yield number, line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DataError(f"not UTF-8 text (byte {exc.start + 1} of the line)",
-                            file=str(path), line=number) from None
-
-
 def parse_questions(path: str | Path, rows: Iterable[tuple[int, str]] | None = None) -> list[Question]:
     """Read a JSONL question file (schema: `debate.records.Question`), checking every line."""
     path = Path(path)
     questions: list[Question] = []
     first_line: dict[str, int] = {}
-    for number, line in rows if rows is not None else _read_lines(path):
+    for number, line in rows if rows is not None else read_lines(path):
         if not line.strip():
             continue
         try:
@@ -124,7 +108,7 @@ def load_farm(folder: str | Path, subsets: Iterable[str] = tuple(FARM_SUBSETS)) 
         if subset not in FARM_SUBSETS:
             raise DataError(f"unknown Farm subset '{subset}' (expected one of {', '.join(FARM_SUBSETS)})")
         path = folder / FARM_SUBSETS[subset]
-        for number, line in _read_lines(path):
+        for number, line in read_lines(path):
             if not line.strip():
                 continue
             try:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
+
+from debate.errors import DataError
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -40,3 +42,21 @@ def atomic_write_jsonl(path: str | Path, records: Iterable[Any]) -> Path:
 
 def atomic_write_json(path: str | Path, record: Any) -> Path:
     return atomic_write_text(path, json.dumps(_plain(record), indent=2, ensure_ascii=False) + "\n")
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 file; read errors name the file, decoding errors the line."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError("no such file", file=str(path)) from None
+    except IsADirectoryError:
+        raise DataError("is a directory, expected a file", file=str(path)) from None
+    except OSError as exc:
+        raise DataError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    for number, line in enumerate(raw.split(b"\n"), 1):
+        try:
+            yield number, line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"not UTF-8 text (byte {exc.start + 1} of the line)",
+                            file=str(path), line=number) from None
