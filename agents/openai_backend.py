@@ -29,6 +29,14 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+def _seconds(retry_after: str | None) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is rare from model APIs and falls back to backoff)."""
+    try:
+        return max(0.0, float(retry_after)) if retry_after is not None else None
+    except ValueError:
+        return None
+
+
 class OpenAIChatModel(ChatModel):
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str | None = "OPENAI_API_KEY",
                  concurrency: int = 16, timeout: float = 60.0, max_retries: int = 4,
@@ -84,9 +92,7 @@ class OpenAIChatModel(ChatModel):
             response = await client.chat.completions.create(**body)
         except openai.APIStatusError as exc:
             if exc.status_code in _RETRYABLE_STATUS:
-                retry_after = exc.response.headers.get("retry-after")
-                raise _Retryable(f"HTTP {exc.status_code}",
-                                 float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None)
+                raise _Retryable(f"HTTP {exc.status_code}", _seconds(exc.response.headers.get("retry-after")))
             raise
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
             raise _Retryable(type(exc).__name__) from exc
@@ -119,7 +125,8 @@ class OpenAIChatModel(ChatModel):
                 if attempt >= self.max_retries:
                     return Reply(model=self.model_id, seed=request.params.seed, retries=attempt,
                                  error=f"failed after {attempt + 1} attempts: {exc}")
-                delay = exc.retry_after if exc.retry_after is not None else \
+                # Retry-After is honoured up to max_backoff; otherwise exponential backoff with jitter.
+                delay = min(exc.retry_after, self.max_backoff) if exc.retry_after is not None else \
                     min(self.max_backoff, self.backoff * 2**attempt) * (0.5 + random.random() / 2)
                 attempt += 1
                 self.retries += 1
