@@ -35,15 +35,17 @@ class Agent:
         return Message(role="user", content=text)
 
     def request(self, question: Question, history: Sequence[Message] = (),
-                seed: int | None = None) -> ChatRequest:
+                seed: int | None = None, persona: str | None = None) -> ChatRequest:
         """A request for this agent's next turn; `history` follows the opening question.
 
+        `persona` replaces the agent's own persona for this turn (PBT trees branch by persona).
         When another agent spoke first (history opens with a `user` message), its turn joins the
         question message, so roles alternate as strict chat templates require.
         """
         opening, rest = self.question_message(question), list(history)
         if rest and rest[0].role == "user":
             opening = Message(role="user", content=f"{opening.content}\n\n{rest.pop(0).content}")
-        messages = [Message(role="system", content=self.system_prompt), opening, *rest]
+        persona = persona or self.persona
+        messages = [Message(role="system", content=persona_prompt(persona, self.task_prompt)), opening, *rest]
         return ChatRequest(messages=messages, params=self.params.with_seed(seed if seed is not None else self.params.seed),
-                           question=question, persona=self.persona)
+                           question=question, persona=persona)

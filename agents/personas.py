@@ -37,6 +37,10 @@ _PERSONA_INTENTS = {
         "Convince the other agent that your answer is right by pointing to your expertise and "
         "to trustworthy sources that back it."
     ),
+    "judge": (
+        "You are the judge of a discussion between agents. Read their arguments, decide which "
+        "answer to the question is correct, and state it."
+    ),
     "challenger": (
         "Question the other agent's answer: point out what could be wrong with it and ask it to "
         "reconsider, without stating an answer of your own unless you are sure."

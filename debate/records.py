@@ -147,3 +147,6 @@ class Turn(_Strict):
     params: GenerationParams = Field(default_factory=GenerationParams)
     seed: int | None = None
     error: str | None = None
+    # The turn's role in its protocol when it is not an ordinary reply: "scripted" text (a
+    # challenge, a planted claim), a "probe" question and its answer, a "judge" verdict.
+    tag: str | None = None

@@ -45,18 +45,19 @@ def atomic_write_json(path: str | Path, record: Any) -> Path:
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text) of a UTF-8 file; read errors name the file, decoding errors the line."""
+    """(line number, text) of a UTF-8 file, streamed; read errors name the file, decoding errors the line."""
     try:
-        raw = path.read_bytes()
+        handle = open(path, "rb")
     except FileNotFoundError:
         raise DataError("no such file", file=str(path)) from None
     except IsADirectoryError:
         raise DataError("is a directory, expected a file", file=str(path)) from None
     except OSError as exc:
         raise DataError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    for number, line in enumerate(raw.split(b"\n"), 1):
-        try:
-            yield number, line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DataError(f"not UTF-8 text (byte {exc.start + 1} of the line)",
-                            file=str(path), line=number) from None
+    with handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                yield number, raw.rstrip(b"\n").decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"not UTF-8 text (byte {exc.start + 1} of the line)",
+                                file=str(path), line=number) from None

@@ -13,7 +13,7 @@ On disk a tree is a versioned JSON document (node-link data, each turn a JSON ob
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -281,7 +281,13 @@ def save_trees(path: str | Path, trees: Iterable[DialogueTree]) -> Path:
     return atomic_write_text(path, "".join(tree.to_json() + "\n" for tree in trees))
 
 
+def iter_trees(path: str | Path) -> Iterator[DialogueTree]:
+    """The trees of a JSONL file one at a time (memory stays flat); errors name file and line."""
+    for number, row in read_lines(Path(path)):
+        if row.strip():
+            yield DialogueTree.from_json(row, source=str(path), line=number)
+
+
 def load_trees(path: str | Path) -> list[DialogueTree]:
     """Every tree of a JSONL file; an error names the file and the line."""
-    return [DialogueTree.from_json(row, source=str(path), line=number)
-            for number, row in read_lines(Path(path)) if row.strip()]
+    return list(iter_trees(path))

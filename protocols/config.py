@@ -1,0 +1,189 @@
+"""Run configurations: TOML files validated by pydantic, turned into agents and a protocol.
+
+```toml
+questions = "sample"          # any question source (debate.data.load_questions)
+limit = 20
+seed = 0
+reader = "default"            # or final-line, yes-no, option, candidates, llm:SPEC
+out = "runs/debate"
+
+[protocol]
+kind = "debate"               # debate | tree | challenge | misinformation | replay
+rounds = 2
+
+[agents.A]
+model = "gguf:smollm2"
+informed = true
+[agents.B]
+model = "gguf:smollm2"
+```
+
+Every problem is one line naming the file, the line of the offending key when it can be
+found, and the field.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agents.agent import Agent
+from agents.registry import DEFAULT_MODEL, load_model
+from debate.errors import ConfigError
+from debate.records import GenerationParams
+from protocols.base import Protocol
+from protocols.challenge import DEFAULT_PHRASES, Challenge
+from protocols.misinformation import PROBE, Misinformation
+from protocols.ordered import OrderedDebate
+from protocols.recursive import PAPER_LEVELS, Level, RecursiveTree
+from protocols.replay import Replay
+from protocols.termination import Agreement, Never
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgentConfig(_Strict):
+    model: str = DEFAULT_MODEL
+    persona: str = "neutral"
+    informed: bool = False
+    temperature: float = Field(default=0.0, ge=0.0, le=5.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(default=80, ge=1, le=32768)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def build(self, name: str) -> Agent:
+        params = GenerationParams(temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens)
+        return Agent(name, load_model(self.model, self.options), persona=self.persona, params=params,
+                     informed=self.informed)
+
+
+class DebateConfig(_Strict):
+    kind: Literal["debate"]
+    order: list[str] = Field(default_factory=lambda: ["A", "B"])
+    rounds: int = Field(default=2, ge=1, le=100)
+    independent_opening: bool = True
+    stop_on_agreement: Literal["all", "two", "never"] = "all"
+    final: Literal["last", "majority", "judge"] = "last"
+    judge: str | None = None
+
+    def build(self) -> Protocol:
+        stop = Never() if self.stop_on_agreement == "never" else Agreement(self.stop_on_agreement)
+        return OrderedDebate(self.order, rounds=self.rounds, independent_opening=self.independent_opening,
+                             stop=stop, final=self.final, judge=self.judge)
+
+
+class TreeConfig(_Strict):
+    kind: Literal["tree"]
+    levels: list[Level] = Field(default_factory=lambda: [lv.model_copy() for lv in PAPER_LEVELS], min_length=1)
+    independent_first_round: bool = True
+    stop_on_agreement: bool = True
+    max_depth: int | None = Field(default=None, ge=1)
+
+    def build(self) -> Protocol:
+        return RecursiveTree(self.levels, independent_first_round=self.independent_first_round,
+                             stop_on_agreement=self.stop_on_agreement, max_depth=self.max_depth)
+
+
+class ChallengeConfig(_Strict):
+    kind: Literal["challenge"]
+    agent: str = "model"
+    phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_PHRASES), min_length=1)
+
+    def build(self) -> Protocol:
+        return Challenge(self.agent, self.phrases)
+
+
+class MisinformationConfig(_Strict):
+    kind: Literal["misinformation"]
+    agent: str = "model"
+    appeal: Literal["logical", "credibility", "emotional"] = "logical"
+    turns: int = Field(default=4, ge=1, le=4)
+    stop_when_misled: bool = True
+    probe: str = PROBE
+
+    def build(self) -> Protocol:
+        return Misinformation(self.agent, appeal=self.appeal, turns=self.turns,
+                              stop_when_misled=self.stop_when_misled, probe=self.probe)
+
+
+class ReplayConfig(_Strict):
+    kind: Literal["replay"]
+    agent: str = "model"
+    speaker: str | None = None
+
+    def build(self) -> Protocol:
+        return Replay(self.agent, speaker=self.speaker)
+
+
+ProtocolConfig = Annotated[Union[DebateConfig, TreeConfig, ChallengeConfig, MisinformationConfig, ReplayConfig],
+                           Field(discriminator="kind")]
+PROTOCOLS = ("debate", "tree", "challenge", "misinformation", "replay")
+
+
+class RunConfig(_Strict):
+    protocol: ProtocolConfig
+    agents: dict[str, AgentConfig] = Field(min_length=1)
+    #: A question source; for replay, a JSONL file of stored trees instead.
+    questions: str = "sample"
+    limit: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    reader: str = "default"
+    window: int = Field(default=256, ge=1, le=1_000_000)
+    cache: bool = True
+    out: str | None = None
+
+    def build_agents(self) -> dict[str, Agent]:
+        return {name: cfg.build(name) for name, cfg in self.agents.items()}
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that decide a run's records: a run directory resumes only the same identity."""
+        return self.model_dump(mode="json", exclude={"limit", "window", "out"})
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>", text: str | None = None) -> RunConfig:
+    kind = data.get("protocol", {}).get("kind") if isinstance(data.get("protocol"), dict) else None
+    if isinstance(data.get("protocol"), dict) and kind not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {kind!r} (expected one of {', '.join(PROTOCOLS)})",
+                          file=source, line=_line_of(text, "kind"), field="protocol.kind")
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [str(p) for p in err["loc"] if str(p) not in PROTOCOLS]
+        field = ".".join(loc) or None
+        message = "unknown key (not a setting)" if err["type"] == "extra_forbidden" else err["msg"]
+        if err["type"] == "missing":
+            message = "missing (required)"
+        return_line = _line_of(text, loc[-1]) if loc else None
+        raise ConfigError(message, file=source, line=return_line, field=field) from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("no such config file", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the config: {exc}", file=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        message = str(exc).split(" (at line")[0]
+        raise ConfigError(f"invalid TOML: {message}", file=str(path), line=line) from None
+    return parse_config(data, str(path), text)
+
+
+def _line_of(text: str | None, key: str) -> int | None:
+    """The first line that sets `key` (TOML parsers do not report where a value came from)."""
+    if text is None:
+        return None
+    pattern = re.compile(rf"^\s*(\[+\s*)?[\w.\"-]*\b{re.escape(key)}\b")
+    return next((i for i, line in enumerate(text.splitlines(), 1) if pattern.match(line)), None)

@@ -1,0 +1,96 @@
+"""Running a config end to end: questions -> engine -> run directory -> summary.
+
+`execute` is what `debate run` and `debate tree` call. Re-running it on the same directory
+resumes: finished trees are skipped, and unfinished ones are re-expanded from the cache.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sized
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from agents.cache import GenerationCache
+from debate.data import load_questions
+from debate.tree import iter_trees
+from protocols.config import RunConfig
+from protocols.engine import Engine, RunStats
+from protocols.readers import make_reader
+from protocols.rundir import RunDir
+
+
+@dataclass
+class RunResult:
+    out: Path
+    stats: RunStats
+    summary: dict[str, Any]
+    failed: int
+
+
+def run_items(config: RunConfig) -> Iterable[Any]:
+    if config.protocol.kind == "replay":
+        trees = iter_trees(config.questions)
+        return itertools.islice(trees, config.limit) if config.limit else trees
+    return load_questions(config.questions, config.limit)
+
+
+def execute(config: RunConfig, out: str | Path, *, overwrite: bool = False, console: Console | None = None,
+            progress: bool = True) -> RunResult:
+    protocol = config.protocol.build()
+    reader = make_reader(config.reader)
+    items = run_items(config)
+    total = len(items) if isinstance(items, Sized) else None
+    agents = config.build_agents()
+    with RunDir(out, config.identity(), overwrite=overwrite) as run:
+        cache = GenerationCache(run.cache_path()) if config.cache else None
+        engine = Engine(protocol, agents, seed=config.seed, reader=reader, window=config.window, cache=cache)
+        manifest = {"protocol": protocol.name, "questions": config.questions, "limit": config.limit,
+                    "seed": config.seed, "agents": {n: a.model.model_id for n, a in agents.items()}}
+        run.write_manifest({**manifest, "status": "running"})
+        status, summary = "interrupted", None
+        try:
+            with _progress(console, total, len(run.done), enabled=progress) as update:
+                def on_step(stats: RunStats) -> None:
+                    run.flush()
+                    update(stats)
+                engine.run(items, run.add, skip=run.done.__contains__, on_step=on_step)
+            run.flush()
+            status = "finished" if run.failed_count == 0 else "finished-with-failures"
+            summary = protocol.summarize([tree.metadata["outcome"] for tree in run.trees()])
+        finally:
+            cache_figures = {"hits": cache.hits, "misses": cache.misses} if cache is not None else None
+            run.write_manifest({**manifest, "status": status, "stats": engine.stats.as_dict(),
+                                "failed": run.failed_count, "cache": cache_figures, "summary": summary})
+            if cache is not None:
+                cache.close()
+        return RunResult(Path(out), engine.stats, summary, run.failed_count)
+
+
+class _progress:
+    """A rich progress bar: dialogues done, turns, tokens and throughput."""
+
+    def __init__(self, console: Console | None, total: int | None, already: int, enabled: bool):
+        self.enabled = enabled
+        self.already = already
+        self.bar = Progress(TextColumn("[bold]dialogues"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[turns]} turns · {task.fields[tokens]} tokens · "
+                                       "{task.fields[rate]} turns/s"), TimeElapsedColumn(),
+                            console=console, transient=False, disable=not enabled)
+        self.task = self.bar.add_task("run", total=total, completed=already, turns=0, tokens=0, rate="-")
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self.update
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
+
+    def update(self, stats: RunStats) -> None:
+        rate = f"{stats.turns / stats.elapsed_s:,.0f}" if stats.elapsed_s > 0 else "-"
+        self.bar.update(self.task, completed=self.already + stats.trees + stats.failed, turns=f"{stats.turns:,}",
+                        tokens=f"{stats.usage.completion_tokens:,}", rate=rate)
