@@ -31,11 +31,13 @@ any protocol can be computed by hand:
 
 Replies are one short sentence chosen by `H("text")`, then `Final answer: X` (for multiple
 choice `Final answer: Option k (text)`). The challenger persona writes a challenge without
-an answer. Usage counts words as tokens; latency is zero.
+an answer. Usage counts words as tokens; latency is the `latency` parameter (default 0), waited
+once per batched call.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import struct
 from collections.abc import Sequence
@@ -58,6 +60,8 @@ class SimParams(BaseModel):
     acceptant_shift: float = Field(default=0.5, ge=-1.0, le=1.0)
     resistant_shift: float = Field(default=-0.5, ge=-1.0, le=1.0)
     seed: int = 0
+    #: Seconds each batched call waits, to stand in for a server (scheduling tests, demos).
+    latency: float = Field(default=0.0, ge=0.0, le=60.0)
 
 
 #: Named presets for `sim:NAME`; any other name needs explicit parameters.
@@ -187,6 +191,8 @@ class SimModel(ChatModel):
         return self._format(question, current, _SURE if own_turns else _STATE, pick)
 
     async def generate(self, requests: Sequence[ChatRequest]) -> list[Reply]:
+        if self.params.latency:
+            await asyncio.sleep(self.params.latency)
         replies = []
         for request in requests:
             if request.question is None:
@@ -194,7 +200,7 @@ class SimModel(ChatModel):
                 continue
             text = self.respond(request)
             usage = Usage(prompt_tokens=sum(len(m.content.split()) for m in request.messages),
-                          completion_tokens=len(text.split()))
+                          completion_tokens=len(text.split()), latency_s=self.params.latency)
             replies.append(Reply(text=text, model=self.model_id, usage=usage, finish_reason="stop",
                                  seed=request.params.seed))
         return replies

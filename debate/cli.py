@@ -25,7 +25,10 @@ from debate.data import load_questions
 from debate.errors import UserError
 from debate.records import GenerationParams, Question
 from debate.storage import atomic_write_json, atomic_write_jsonl
+from debate.tree import iter_trees
 from experiments.quiz import timed_quiz
+from protocols.config import RunConfig, load_config, parse_config
+from protocols.run import execute
 
 app = typer.Typer(help="Multi-agent debate and Persuasion-Balanced Training for language models.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -138,6 +141,98 @@ def demo(
     atomic_write_json(out / "summary.json", {"model": model, "questions": source, "limit": limit,
                                              "summaries": [s.model_dump() for s in summaries]})
     console.print(f"saved {out / 'replies.jsonl'} and {out / 'summary.json'}", style="dim")
+
+
+def _summary_table(title: str, summary: dict[str, object]) -> Table:
+    """A run summary as a two-column table; nested figures are flattened to dotted keys."""
+    table = Table(title=title, show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+
+    def add(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                add(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, float):
+            table.add_row(prefix, f"{value:.3f}")
+        else:
+            table.add_row(prefix, str(value))
+
+    add("", summary)
+    return table
+
+
+def _execute(config: RunConfig, out: Optional[Path], overwrite: bool, progress: bool) -> None:
+    target = out or Path(config.out or f"runs/{config.protocol.kind}")
+    result = execute(config, target, overwrite=overwrite, console=err_console, progress=progress)
+    stats = result.stats
+    console.print(_summary_table(f"{config.protocol.kind} run: {target}", result.summary or {}))
+    console.print(f"{stats.trees} dialogues finished, {stats.skipped} already done, {stats.failed} failed; "
+                  f"{stats.turns} turns in {stats.steps} steps, {stats.elapsed_s:.1f}s; "
+                  f"trees in {target / 'trees.jsonl'}", style="dim", markup=False)
+    if result.failed:
+        raise UserError(f"{result.failed} dialogues failed (reasons in {target / 'failed.jsonl'}); "
+                        "re-run the same command to retry them")
+
+
+@app.command()
+def run(
+    config_file: Annotated[Path, typer.Argument(metavar="CONFIG", help="A TOML run config (see experiments/configs/).")],
+    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: the config's `out`).")] = None,
+    source: Annotated[Optional[str], typer.Option("--questions", help="Override `questions`.")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Override `limit`.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Override `seed`.")] = None,
+    window: Annotated[Optional[int], typer.Option(min=1, help="Override `window` (dialogues in flight).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Start the run directory afresh instead of resuming.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Run any protocol from a TOML config; re-running the same command resumes it."""
+
+    config = load_config(config_file)
+    overrides = {k: v for k, v in {"questions": source, "limit": limit, "seed": seed, "window": window}.items()
+                 if v is not None}
+    if overrides:
+        config = parse_config({**config.model_dump(mode="json"), **overrides}, str(config_file))
+    _execute(config, out, overwrite, progress)
+
+
+@app.command()
+def tree(
+    a: Annotated[str, typer.Option("--a", help="Model spec of agent A (speaks first).")] = DEFAULT_MODEL,
+    b: Annotated[str, typer.Option("--b", help="Model spec of agent B.")] = DEFAULT_MODEL,
+    source: Annotated[str, typer.Option("--questions", help="Question source.")] = "sample:open",
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Use the first N questions.")] = 10,
+    temperature: Annotated[float, typer.Option(min=0.0)] = 0.7,
+    max_tokens: Annotated[int, typer.Option(min=1)] = 80,
+    seed: Annotated[int, typer.Option()] = 0,
+    reader: Annotated[str, typer.Option(help="Answer reader: default, final-line, yes-no, option, "
+                                              "candidates or llm:SPEC.")] = "default",
+    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/tree"),
+    overwrite: Annotated[bool, typer.Option(help="Start the run directory afresh instead of resuming.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Build PBT dialogue trees (the paper's 1-2-6-12 shape) for the questions."""
+
+    agent = {"temperature": temperature, "max_tokens": max_tokens}
+    config = parse_config({"protocol": {"kind": "tree"}, "questions": source, "limit": limit, "seed": seed,
+                           "reader": reader, "agents": {"A": {"model": a, **agent}, "B": {"model": b, **agent}}},
+                          "debate tree")
+    _execute(config, out, overwrite, progress)
+
+
+@app.command()
+def export(
+    trees_file: Annotated[Path, typer.Argument(metavar="TREES", help="A JSONL file of dialogue trees.")],
+    out: Annotated[Path, typer.Option(help="Folder for one GraphML file per tree.")],
+) -> None:
+    """Export dialogue trees as GraphML (for Gephi, yEd, networkx, igraph)."""
+
+    count = 0
+    for one in iter_trees(trees_file):
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in one.tree_id)
+        one.to_graphml(out / f"{safe}.graphml")
+        count += 1
+    console.print(f"wrote {count} GraphML files to {out}", markup=False)
 
 
 def main() -> None:
