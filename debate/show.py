@@ -87,7 +87,7 @@ def node_label(tree: DialogueTree, node: str, *, width: int = 100) -> Text:
     # The text goes last, so cutting the line to the width cuts the text, not the answers.
     if width - label.cell_len - 2 >= _MIN_TEXT:
         label.append(f"  {one_line(turn.text)}")
-    pass
+    label.truncate(width, overflow="ellipsis")
     return label
 
 
@@ -99,7 +99,7 @@ def question_label(tree: DialogueTree, *, width: int = 100) -> Text:
     if tree.metadata.get("protocol"):
         label.append(f"  ({tree.metadata['protocol']})", style="dim")
     label.append(f"  {one_line(question.prompt_text())}", style="bold")
-    pass
+    label.truncate(width, overflow="ellipsis")
     return label
 
 
