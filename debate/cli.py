@@ -25,6 +25,7 @@ from debate.data import load_questions
 from debate.errors import UserError
 from debate.records import GenerationParams, Question
 from debate.storage import atomic_write_json, atomic_write_jsonl
+from debate.show import outcome_table, rich_tree, save_png, select_tree
 from debate.tree import iter_trees
 from experiments.quiz import timed_quiz
 from protocols.config import RunConfig, load_config, parse_config
@@ -218,6 +219,22 @@ def tree(
                            "reader": reader, "agents": {"A": {"model": a, **agent}, "B": {"model": b, **agent}}},
                           "debate tree")
     _execute(config, out, overwrite, progress)
+
+
+@app.command()
+def show(
+    trees_file: Annotated[Path, typer.Argument(metavar="TREES", help="A JSONL file of dialogue trees (trees.jsonl).")],
+    tree_id: Annotated[Optional[str], typer.Option("--tree", help="The id of the tree to show.")] = None,
+    index: Annotated[Optional[int], typer.Option(min=0, help="The position of the tree to show (from 0).")] = None,
+    png: Annotated[Optional[Path], typer.Option(help="Also save a picture of the tree here.")] = None,
+) -> None:
+    """Show one dialogue tree in the terminal, coloured by correctness (first tree by default)."""
+
+    chosen = select_tree(trees_file, tree_id, index)
+    console.print(rich_tree(chosen, width=console.width))
+    console.print(outcome_table(chosen))
+    if png is not None:
+        console.print(f"saved {save_png(chosen, png)}", style="dim", markup=False)
 
 
 @app.command()

@@ -175,8 +175,9 @@ def load_config(path: str | Path) -> RunConfig:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        message = str(exc).split(" (at line")[0]
+        where = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = int(where.group(1)) if where else None
+        message = str(exc).split(" (at ")[0]
         raise ConfigError(f"invalid TOML: {message}", file=str(path), line=line) from None
     return parse_config(data, str(path), text)
 
