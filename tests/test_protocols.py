@@ -228,3 +228,28 @@ def test_replay_continues_each_stored_prefix_once_as_the_addressed_speaker():
         assert continuation.model == "sim:knower"
         assert tree.metadata["outcome"]["continuations"][0]["correct"] is False  # A repeats its own answer
         assert tree.metadata["outcome"]["label"] == "accept"
+
+
+def test_farm_misinformation_per_subset_with_sim_agents():
+    from conftest import FARM
+
+    if not FARM.is_dir():
+        pytest.skip(f"the Farm files are not at {FARM}")
+    from debate.data import load_farm
+
+    questions = [q for subset in ("boolq", "nq1", "truthfulqa") for q in load_farm(FARM, [subset])[:40]]
+    model = "sim:m?accuracy=1&accept_wrong=0.5&accept_correct=0&abandon=0"
+    trees = run(Misinformation(appeal="credibility"), {"model": agent("model", model)}, questions)
+    summary = Misinformation(appeal="credibility").summarize([t.metadata["outcome"] for t in trees])
+    assert set(summary["per_subset"]) == {"boolq", "nq1", "truthfulqa"}
+    assert all(r["questions"] == 40 and r["initially_correct"] == 40 for r in summary["per_subset"].values())
+    for tree in trees:  # the planted claim asserts the distractor, and the appeals are the Farm's own
+        claim = tree.turn("r.0.0")
+        assert claim.answers["user"] == tree.question.wrong_answers[0]
+        if "r.0.0.0.1" in tree.graph:
+            assert tree.turn("r.0.0.0.1").text.startswith(tree.question.metadata["appeals"]["credibility"][0])
+    for tree in trees:  # misled exactly when a probe's answer is wrong; the first such probe is misled_at
+        outcome = tree.metadata["outcome"]
+        wrong = [k for k, a in enumerate(outcome["probe_answers"], 1) if a is not None and a not in tree.question.gold]
+        assert outcome["misled_at"] == (wrong[0] if wrong else None)
+    assert 0.0 <= summary["mr@4_subset_mean"] <= 1.0
