@@ -206,6 +206,8 @@ def tree(
     temperature: Annotated[float, typer.Option(min=0.0)] = 0.7,
     max_tokens: Annotated[int, typer.Option(min=1)] = 80,
     seed: Annotated[int, typer.Option()] = 0,
+    informed: Annotated[Optional[list[str]], typer.Option(help="Agent (A or B) that sees the questions' "
+                                                               "context passages; repeatable.")] = None,
     reader: Annotated[str, typer.Option(help="Answer reader: default, final-line, yes-no, option, "
                                               "candidates or llm:SPEC.")] = "default",
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/tree"),
@@ -214,10 +216,13 @@ def tree(
 ) -> None:
     """Build PBT dialogue trees (the paper's 1-2-6-12 shape) for the questions."""
 
-    agent = {"temperature": temperature, "max_tokens": max_tokens}
+    unknown = sorted(set(informed or []) - {"A", "B"})
+    if unknown:
+        raise UserError(f"unknown agent '{unknown[0]}' (expected A or B)", field="--informed")
+    agents = {name: {"model": spec, "temperature": temperature, "max_tokens": max_tokens,
+                     "informed": name in (informed or [])} for name, spec in (("A", a), ("B", b))}
     config = parse_config({"protocol": {"kind": "tree"}, "questions": source, "limit": limit, "seed": seed,
-                           "reader": reader, "agents": {"A": {"model": a, **agent}, "B": {"model": b, **agent}}},
-                          "debate tree")
+                           "reader": reader, "agents": agents}, "debate tree")
     _execute(config, out, overwrite, progress)
 
 
