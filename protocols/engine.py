@@ -79,13 +79,17 @@ class _Job:
     read: AnswerRead | None = None
 
 
+def check_agents(protocol: Protocol, agents: Mapping[str, Agent]) -> None:
+    missing = [name for name in protocol.agents if name not in agents]
+    if missing:
+        raise ConfigError(f"protocol '{protocol.name}' needs an agent named '{missing[0]}' "
+                          f"(it has: {', '.join(agents) or 'none'})", field="agents")
+
+
 class Engine:
     def __init__(self, protocol: Protocol, agents: Mapping[str, Agent], *, seed: int = 0,
                  reader: Reader | None = None, window: int = 256, cache: GenerationCache | None = None):
-        missing = [name for name in protocol.agents if name not in agents]
-        if missing:
-            raise ConfigError(f"protocol '{protocol.name}' needs an agent named '{missing[0]}' "
-                              f"(it has: {', '.join(agents) or 'none'})", field="agents")
+        check_agents(protocol, agents)
         if window < 1:
             raise ConfigError("must be at least 1", field="window")
         self.protocol = protocol

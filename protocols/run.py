@@ -19,7 +19,7 @@ from agents.cache import GenerationCache
 from debate.data import load_questions
 from debate.tree import iter_trees
 from protocols.config import RunConfig
-from protocols.engine import Engine, RunStats
+from protocols.engine import Engine, RunStats, check_agents
 from protocols.readers import make_reader
 from protocols.rundir import RunDir
 
@@ -46,6 +46,7 @@ def execute(config: RunConfig, out: str | Path, *, overwrite: bool = False, cons
     items = run_items(config)
     total = len(items) if isinstance(items, Sized) else None
     agents = config.build_agents()
+    check_agents(protocol, agents)  # before the run directory is touched
     with RunDir(out, config.identity(), overwrite=overwrite) as run:
         cache = GenerationCache(run.cache_path()) if config.cache else None
         engine = Engine(protocol, agents, seed=config.seed, reader=reader, window=config.window, cache=cache)
