@@ -19,6 +19,7 @@ import re
 import string
 from collections.abc import Iterable, Sequence
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 from debate.records import AnswerRead, Question
 
@@ -27,8 +28,11 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _SPACES = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=1 << 16)
 def normalize(text: str) -> str:
-    """Lower case, punctuation to spaces, articles dropped, spaces collapsed (TriviaQA style)."""
+    """Lower case, punctuation to spaces, articles dropped, spaces collapsed (TriviaQA style).
+
+    Cached: the same answers are compared again and again along a dialogue."""
     text = _PUNCT.sub(" ", text.lower())
     text = _ARTICLES.sub(" ", text)
     return _SPACES.sub(" ", text).strip()
@@ -239,7 +243,7 @@ class ReaderChain:
         for reader in self.readers:
             last = reader.read(text, question, candidates)
             if last.found or last.special in ("Agree", "Disagree"):
-                return last.model_copy(update={"failures": failures + last.failures})
+                return last.model_copy(update={"failures": failures + last.failures}) if failures else last
             failures += last.failures
         assert last is not None
         return last.model_copy(update={"failures": failures, "special": last.special or "NONE"})

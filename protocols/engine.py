@@ -241,7 +241,8 @@ class Engine:
         if job.read is not None:
             answers[spec.speaker] = resolve(job.read, answers.get(spec.speaker), self._other_answer(tree, spec))
         return Turn(speaker=spec.speaker, persona=request.persona or "neutral", text=reply.text, answers=answers,
-                    read=job.read, usage=reply.usage, model=reply.model or self.agents[spec.agent or spec.speaker].model.model_id,
+                    read=job.read, usage=reply.usage,
+                    model=reply.model or self.agents[spec.agent or spec.speaker].model.model_id,
                     params=request.params, seed=request.params.seed, error=reply.error, tag=spec.tag)
 
     def _other_answer(self, tree: DialogueTree, spec: TurnSpec) -> str | None:
