@@ -29,7 +29,7 @@ from debate.records import AnswerRead, ChatRequest, Reply, Turn, Usage
 from debate.render import render_for_next
 from debate.tree import ROOT, DialogueTree
 from protocols.base import Protocol, TurnSpec, held_answers
-from protocols.readers import Reader, ReadItem, RuleReader
+from protocols.readers import LLMExtractor, Reader, ReadItem, RuleReader
 
 
 def node_seed(run_seed: int, tree_id: str, node: str) -> int:
@@ -104,6 +104,8 @@ class Engine:
             if id(agent.model) not in self._models:
                 wrap = cache is not None and not agent.model.model_id.startswith("sim:")
                 self._models[id(agent.model)] = CachedChatModel(agent.model, cache) if wrap else agent.model
+        if cache is not None and isinstance(self.reader, LLMExtractor):
+            self.reader.model = CachedChatModel(self.reader.model, cache)
         self.stats = RunStats()
 
     # ------------------------------------------------------------------ running

@@ -125,6 +125,9 @@ def test_tiny_model_tree_is_batch_invariant_and_resumes_from_the_cache(tiny_mode
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert manifest["cache"] == {"hits": 42, "misses": 0} and manifest["status"] == "finished"
     assert dumps(load_trees(trees_file)) == dumps(load_trees(tmp_path / "b" / "trees.jsonl"))
+    debate = execute(parse_config({"protocol": {"kind": "debate", "stop_on_agreement": "never"}, "limit": 2,
+                                   "agents": {"A": agent, "B": agent}}), tmp_path / "debate", progress=False)
+    assert debate.stats.trees == 2 and debate.stats.turns == 8
 
 
 @pytest.mark.slow
