@@ -4,15 +4,24 @@ Requests of a batch run concurrently under a limit. Rate limits (429), server er
 timeouts, dropped connections and malformed responses are retried with exponential backoff
 (honouring Retry-After); a request that still fails comes back as a Reply with `error` set.
 The API key comes from the environment and never appears in ids, records or messages.
+
+Throughput (see BENCHMARKS.md): the HTTP clients of a model live as long as the event loop
+that made them, not one batch (building a client costs ~25 ms of TLS set-up), and requests are
+spread over several clients of at most `_POOL_SIZE` connections each, because the connection
+pool scans all of its idle connections on every request. Requests go through the client's
+generic `post`, which skips the SDK's per-request transform of typed parameters (our body is
+plain JSON already), and the reply is read from plain JSON rather than built into SDK models.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import openai
 
@@ -21,6 +30,10 @@ from debate.errors import EndpointError
 from debate.records import ChatRequest, Reply, Usage
 
 _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+#: Connections per client (pool); concurrency is spread over ceil(concurrency / _POOL_SIZE) clients.
+_POOL_SIZE = 8
+#: Send the API key only, as `chat.completions.create` does (not an admin key from the environment).
+_OPTIONS: Any = {"security": {"bearer_auth": True}}
 
 
 class _Retryable(Exception):
@@ -64,6 +77,9 @@ class OpenAIChatModel(ChatModel):
         self.model_id = model_id or (f"openai:{model}" + (f"@{base_url}" if base_url else ""))
         #: Retries made since the model was created (reported by runs).
         self.retries = 0
+        # The event loop of the last batch, and the async generator that owns its clients.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._holder: AsyncIterator[list[openai.AsyncOpenAI]] | None = None
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key and self._key != "EMPTY" else text
@@ -89,7 +105,7 @@ class OpenAIChatModel(ChatModel):
             body["stop"] = params.stop
         start = time.perf_counter()
         try:
-            response = await client.chat.completions.create(**body)
+            response = await client.post("/chat/completions", body=body, cast_to=object, options=_OPTIONS)
         except openai.APIStatusError as exc:
             if exc.status_code in _RETRYABLE_STATUS:
                 raise _Retryable(f"HTTP {exc.status_code}", _seconds(exc.response.headers.get("retry-after")))
@@ -99,19 +115,28 @@ class OpenAIChatModel(ChatModel):
         except (openai.APIResponseValidationError, ValueError) as exc:  # malformed or truncated JSON
             raise _Retryable(f"malformed response: {type(exc).__name__}") from exc
         latency = time.perf_counter() - start
-        if not getattr(response, "choices", None):
+        try:
+            return self._reply(response, latency, params.seed)
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:  # JSON of the wrong shape
+            raise _Retryable(f"malformed response: {type(exc).__name__}") from exc
+
+    def _reply(self, response: Any, latency: float, seed: int | None) -> Reply:
+        """The Reply of a chat completion (JSON); raises on a response of the wrong shape."""
+        if isinstance(response, str):  # the SDK returns the text of a body served as another content type
+            response = json.loads(response)
+        choices = response.get("choices")
+        if not choices:
             raise _Retryable("response without choices")
-        choice = response.choices[0]
-        text = choice.message.content if choice.message is not None else None
+        choice = choices[0]
+        text = (choice.get("message") or {}).get("content")
         if text is None:
             raise _Retryable("response without message content")
-        usage = Usage(latency_s=latency)
-        if response.usage is not None:
-            usage = Usage(prompt_tokens=response.usage.prompt_tokens or 0,
-                          completion_tokens=response.usage.completion_tokens or 0, latency_s=latency)
-        usage = usage.model_copy(update={"cost_usd": self._cost(usage)})
-        return Reply(text=text, model=self.model_id, usage=usage, finish_reason=choice.finish_reason,
-                     seed=params.seed)
+        counts = response.get("usage") or {}
+        usage = Usage(prompt_tokens=counts.get("prompt_tokens") or 0,
+                      completion_tokens=counts.get("completion_tokens") or 0, latency_s=latency)
+        usage.cost_usd = self._cost(usage)
+        return Reply(text=text, model=self.model_id, usage=usage, finish_reason=choice.get("finish_reason"),
+                     seed=seed)
 
     async def _with_retries(self, client: openai.AsyncOpenAI, limit: asyncio.Semaphore,
                             request: ChatRequest) -> Reply:
@@ -120,7 +145,8 @@ class OpenAIChatModel(ChatModel):
             try:
                 async with limit:
                     reply = await self._once(client, request)
-                return reply.model_copy(update={"retries": attempt})
+                reply.retries = attempt
+                return reply
             except _Retryable as exc:
                 if attempt >= self.max_retries:
                     return Reply(model=self.model_id, seed=request.params.seed, retries=attempt,
@@ -140,7 +166,28 @@ class OpenAIChatModel(ChatModel):
 
     async def generate(self, requests: Sequence[ChatRequest]) -> list[Reply]:
         limit = asyncio.Semaphore(self.concurrency)
-        # A client per batch: httpx pools are bound to the event loop that created them.
-        async with openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, timeout=self.timeout,
-                                      max_retries=0) as client:
-            return list(await asyncio.gather(*(self._with_retries(client, limit, r) for r in requests)))
+        clients = await self._clients()
+        return list(await asyncio.gather(*(self._with_retries(clients[i % len(clients)], limit, r)
+                                           for i, r in enumerate(requests))))
+
+    async def _clients(self) -> list[openai.AsyncOpenAI]:
+        """This model's clients for the running event loop, made on the loop's first batch.
+
+        httpx pools are bound to the loop that created them. An async generator owns them:
+        when `asyncio.run` ends, it finalises the loop's async generators, which closes them.
+        """
+        loop = asyncio.get_running_loop()
+        if self._holder is None or self._loop is not loop:
+            self._loop, self._holder = loop, self._hold_clients()
+        return await anext(self._holder)
+
+    async def _hold_clients(self) -> AsyncIterator[list[openai.AsyncOpenAI]]:
+        count = -(-self.concurrency // _POOL_SIZE)
+        clients = [openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
+                   for _ in range(count)]
+        try:
+            while True:
+                yield clients
+        finally:
+            for client in clients:
+                await client.close()

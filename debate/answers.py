@@ -249,10 +249,13 @@ class ReaderChain:
         return last.model_copy(update={"failures": failures, "special": last.special or "NONE"})
 
 
+_DEFAULT_CHAINS = {kind: ReaderChain([first(), CandidateReader()]) for kind, first in
+                   (("open", FinalLineReader), ("yes-no", YesNoReader), ("multiple-choice", OptionReader))}
+
+
 def default_reader(question: Question) -> ReaderChain:
-    """The reader chain that suits a question's kind."""
-    first = {"open": FinalLineReader, "yes-no": YesNoReader, "multiple-choice": OptionReader}[question.kind]
-    return ReaderChain([first(), CandidateReader()])
+    """The reader chain that suits a question's kind (readers hold no state: one chain per kind)."""
+    return _DEFAULT_CHAINS[question.kind]
 
 
 def read_answer(text: str, question: Question, candidates: Sequence[str] = ()) -> AnswerRead:

@@ -50,7 +50,7 @@ class DialogueTree:
         """
         if parent not in self.graph:
             raise ValueError(f"unknown parent node '{parent}' in tree '{self.tree_id}'")
-        node = f"{parent}.{self.graph.out_degree(parent)}"
+        node = f"{parent}.{self.child_count(parent)}"
         level = 0 if parent == ROOT else self.level(parent) + 1
         self.graph.add_node(node, turn=turn, level=level, round=level if round is None else round)
         self.graph.add_edge(parent, node)
@@ -60,7 +60,7 @@ class DialogueTree:
 
     def _data(self, node: str) -> dict[str, Any]:
         # `_node` is networkx's own node-attribute dict: the engine reads it in its hot loop, and
-        # going through the `nodes` view costs several times more.
+        # the `nodes` view costs several times more (and is cached on the graph: see `_edges`).
         data = self.graph._node.get(node)
         if data is None or node == ROOT:
             if node == ROOT:
@@ -76,6 +76,9 @@ class DialogueTree:
 
     def round(self, node: str) -> int:
         return self._data(node)["round"]
+
+    def child_count(self, node: str) -> int:
+        return sum(1 for _ in self.graph.successors(node))
 
     def children(self, node: str) -> list[str]:
         if node not in self.graph:
@@ -107,13 +110,24 @@ class DialogueTree:
         return [child for _, child in nx.bfs_edges(self.graph, ROOT)]
 
     def leaves(self) -> list[str]:
-        return [n for n in self.graph if n != ROOT and self.graph.out_degree(n) == 0]
+        return [n for n in self.graph if n != ROOT and not self.child_count(n)]
 
     def levels(self) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
         for node in self.nodes():
             out.setdefault(self.level(node), []).append(node)
         return out
+
+    def _edges(self) -> Iterator[tuple[str, str]]:
+        """(parent, child) pairs in insertion order.
+
+        The graph's cached views (`edges`, `nodes`, `out_degree`, ...) are avoided throughout:
+        networkx stores each on the graph, a reference cycle that keeps every finished tree in
+        memory until the cyclic garbage collector runs.
+        """
+        for parent in self.graph:
+            for child in self.graph.successors(parent):
+                yield parent, child
 
     def __len__(self) -> int:
         return self.graph.number_of_nodes() - 1
@@ -122,11 +136,11 @@ class DialogueTree:
 
     def to_dict(self) -> dict[str, Any]:
         nodes: list[dict[str, Any]] = [{"id": ROOT}]
-        for node, data in self.graph.nodes(data=True):
+        for node, data in self.graph._node.items():
             if node != ROOT:
                 nodes.append({"id": node, "level": data["level"], "round": data["round"],
                               "turn": data["turn"].model_dump(mode="json")})
-        edges = [{"source": u, "target": v} for u, v in self.graph.edges]
+        edges = [{"source": u, "target": v} for u, v in self._edges()]
         return {"format": FORMAT, "version": VERSION, "tree_id": self.tree_id,
                 "question": self.question.model_dump(mode="json"), "metadata": dict(self.metadata),
                 "graph": {"directed": True, "multigraph": False, "graph": {}, "nodes": nodes, "edges": edges}}
@@ -206,7 +220,7 @@ class DialogueTree:
                 "prompt_tokens": turn.usage.prompt_tokens, "completion_tokens": turn.usage.completion_tokens,
                 "error": turn.error}
             flat.add_node(node, **{k: v for k, v in attrs.items() if v is not None})
-        flat.add_edges_from(self.graph.edges)
+        flat.add_edges_from(self._edges())
         return atomic_write_text(path, "\n".join(nx.generate_graphml(flat)) + "\n")
 
 

@@ -216,3 +216,24 @@ def test_a_run_killed_mid_way_resumes_to_the_records_of_an_uninterrupted_run(tmp
     clean = dumps(load_trees(tmp_path / "clean" / "trees.jsonl"))
     resumed = dumps(load_trees(trees_file))
     assert len(resumed) == 170 and resumed == clean
+
+
+def test_finished_trees_are_freed_without_the_cyclic_collector():
+    # Memory stays flat only if a finished tree dies as soon as it is written: no reference cycles.
+    import gc
+
+    agents = {"A": Agent("A", load_model("sim:strong")), "B": Agent("B", load_model("sim:weak"))}
+    engine = Engine(RecursiveTree(), agents)
+    gc.collect()
+    gc.disable()
+    try:
+        engine.run(synthetic(50), lambda tree: tree.to_json())
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        leaked = [type(o).__name__ for o in gc.garbage if isinstance(o, (DialogueTree,)) or
+                  type(o).__name__ in ("DiGraph", "Turn", "Reply", "ChatRequest")]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert leaked == []

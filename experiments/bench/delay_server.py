@@ -1,0 +1,87 @@
+"""A loopback OpenAI-compatible server that answers every chat completion after a fixed delay.
+
+It stands in for a model server whose latency is all waiting (no compute), so a benchmark
+against it measures how well the client side overlaps requests. Requests are served
+concurrently (stdlib asyncio streams, HTTP/1.1 keep-alive). Every reply names a fresh made-up
+answer (`Final answer: x<32 hex digits>`): no two replies agree, so every PBT tree is full.
+
+It runs in its own process, so that its work does not share the benchmarked client's event
+loop: `running()` starts it and stops it; by hand, `python -m experiments.bench.delay_server`
+prints `listening on PORT` once ready and serves until killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def _reply(model: str) -> bytes:
+    text = f"I hold my own view.\nFinal answer: x{uuid.uuid4().hex}"
+    return json.dumps({
+        "id": "delay", "object": "chat.completion", "created": 0, "model": model,
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 6, "total_tokens": 7},
+    }).encode()
+
+
+def _response(status: str, body: bytes) -> bytes:
+    head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            request_line, *header_lines = head.decode("latin-1").split("\r\n")
+            headers = dict(line.split(":", 1) for line in header_lines if ":" in line)
+            length = int(next((v for k, v in headers.items() if k.strip().lower() == "content-length"), 0))
+            body = await reader.readexactly(length) if length else b""
+            if request_line.startswith("POST") and "/chat/completions" in request_line:
+                await asyncio.sleep(delay)
+                writer.write(_response("200 OK", _reply(json.loads(body).get("model", "delay"))))
+            else:
+                writer.write(_response("404 Not Found", b'{"error": {"message": "not found"}}'))
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass  # the client closed the connection
+    finally:
+        writer.close()
+
+
+async def main(host: str, port: int, delay: float) -> None:
+    server = await asyncio.start_server(lambda r, w: _serve(r, w, delay), host, port, backlog=1024)
+    print(f"listening on {server.sockets[0].getsockname()[1]}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+@contextmanager
+def running(delay: float = 0.05) -> Iterator[str]:
+    """Start the server in a child process and yield its base URL; stop it on leaving."""
+    process = subprocess.Popen([sys.executable, "-m", "experiments.bench.delay_server", "--delay", str(delay)],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"the delay server did not start (said {line!r})")
+        yield f"http://127.0.0.1:{int(line.split()[-1])}/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--delay", type=float, default=0.05, help="seconds before each reply")
+    args = parser.parse_args()
+    asyncio.run(main(args.host, args.port, args.delay))
