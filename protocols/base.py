@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from debate.answers import grade, same_answer
+from debate.answers import same_answer
 from debate.records import Question
 from debate.tree import ROOT, DialogueTree
 
@@ -89,9 +89,6 @@ def agreed(answers: dict[str, str | None], names: Sequence[str]) -> bool:
         return False
     return all(same_answer(held[0], other) for other in held[1:])
 
-
-def correctness(tree: DialogueTree, answers: dict[str, str | None], names: Sequence[str]) -> dict[str, bool]:
-    return {name: grade(answers.get(name), tree.question) for name in names}
 
 
 def mean(values: Sequence[float]) -> float | None:

@@ -55,7 +55,7 @@ def execute(config: RunConfig, out: str | Path, *, overwrite: bool = False, cons
         run.write_manifest({**manifest, "status": "running"})
         status, summary = "interrupted", None
         try:
-            with _progress(console, total, len(run.done), enabled=progress) as update:
+            with _Progress(console, total, len(run.done), enabled=progress) as update:
                 def on_step(stats: RunStats) -> None:
                     run.flush()
                     update(stats)
@@ -72,11 +72,10 @@ def execute(config: RunConfig, out: str | Path, *, overwrite: bool = False, cons
         return RunResult(Path(out), engine.stats, summary, run.failed_count)
 
 
-class _progress:
+class _Progress:
     """A rich progress bar: dialogues done, turns, tokens and throughput."""
 
     def __init__(self, console: Console | None, total: int | None, already: int, enabled: bool):
-        self.enabled = enabled
         self.already = already
         self.bar = Progress(TextColumn("[bold]dialogues"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[turns]} turns · {task.fields[tokens]} tokens · "

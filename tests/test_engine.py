@@ -18,13 +18,12 @@ from agents.agent import Agent
 from agents.base import ChatModel
 from agents.registry import load_model
 from debate.errors import ConfigError, UserError
-from debate.records import ChatRequest, GenerationParams, Question, Reply
+from debate.records import ChatRequest, GenerationParams, Reply
 from debate.tree import DialogueTree, load_trees
 from fault_server import FaultServer
 from protocols.challenge import Challenge
 from protocols.config import parse_config
 from protocols.engine import Engine, node_seed
-from protocols.ordered import OrderedDebate
 from protocols.recursive import RecursiveTree
 from protocols.rundir import RunDir
 from protocols.run import execute
