@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agents.base import ChatModel
+from debate import crash
 from debate.errors import DataError
 from debate.records import ChatRequest, Reply
 
@@ -52,6 +53,7 @@ class GenerationCache:
         with self._db:  # one transaction
             self._db.executemany("INSERT OR REPLACE INTO replies VALUES (?, ?)",
                                  [(key, reply.model_dump_json()) for key, reply in items if reply.ok])
+            crash.point("cache-put")  # a kill here, before the commit, loses the whole batch
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]

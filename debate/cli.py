@@ -170,7 +170,7 @@ def _execute(config: RunConfig, out: Optional[Path], overwrite: bool, progress: 
     console.print(_summary_table(f"{config.protocol.kind} run: {target}", result.summary or {}))
     console.print(f"{stats.trees} dialogues finished, {stats.skipped} already done, {stats.failed} failed; "
                   f"{stats.turns} turns in {stats.steps} steps, {stats.elapsed_s:.1f}s; "
-                  f"{stats.read_failures} replies without a readable answer; "
+                  f"{stats.read_failures} replies without a readable answer; {stats.retries} retries; "
                   f"trees in {target / 'trees.jsonl'}", style="dim", markup=False)
     if result.failed:
         raise UserError(f"{result.failed} dialogues failed (reasons in {target / 'failed.jsonl'}); "

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from debate import crash
 from debate.errors import DataError
 
 
@@ -24,6 +25,7 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        crash.point("atomic-rename")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agents.cache import GenerationCache
+from debate import crash
 from debate.data import load_questions
 from debate.tree import iter_trees
 from protocols.config import RunConfig
@@ -58,6 +59,7 @@ def execute(config: RunConfig, out: str | Path, *, overwrite: bool = False, cons
             with _Progress(console, total, len(run.done), enabled=progress) as update:
                 def on_step(stats: RunStats) -> None:
                     run.flush()
+                    crash.point("step")
                     update(stats)
                 engine.run(items, run.add, skip=run.done.__contains__, on_step=on_step)
             run.flush()

@@ -26,6 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from debate import crash
 from debate.errors import ConfigError, DataError, UserError
 from debate.storage import atomic_write_json, atomic_write_jsonl, read_lines
 from debate.tree import DialogueTree, iter_trees
@@ -67,6 +68,8 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock()
         try:
+            for stale in self.path.glob(".*.tmp"):  # left by a write that a crash interrupted
+                stale.unlink()
             self._check_identity()
             self.done = self._recover_trees()
             self._trees_handle = open(self.path / TREES, "a", encoding="utf-8")
@@ -164,8 +167,13 @@ class RunDir:
         """Append the trees finished since the last flush, whole lines, and sync them to disk."""
         if not self._pending or self._trees_handle is None:
             return
-        self._trees_handle.write("".join(self._pending))
+        text = "".join(self._pending)
+        half = len(text) // 2
+        self._trees_handle.write(text[:half])
+        crash.point("trees-write", before=self._trees_handle.flush)  # a kill here tears the last line
+        self._trees_handle.write(text[half:])
         self._trees_handle.flush()
+        crash.point("trees-sync")
         os.fsync(self._trees_handle.fileno())
         self._pending.clear()
 
@@ -174,6 +182,7 @@ class RunDir:
         return len(self._failed)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
+        crash.point("manifest")
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         atomic_write_json(self.path / MANIFEST, {**manifest, "updated": stamp, "versions": package_versions()})
 
