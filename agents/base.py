@@ -28,6 +28,9 @@ class ChatModel(abc.ABC):
         """`generate` for callers without an event loop (scripts, the CLI)."""
         return asyncio.run(self.generate(requests))
 
+    def check(self) -> None:
+        """Fail fast, with an EndpointError, if the model cannot be reached (before a run starts)."""
+
     def close(self) -> None:
         """Release servers, engines or memory the model holds. Safe to call twice."""
 

@@ -19,9 +19,11 @@ import asyncio
 import json
 import os
 import random
+import socket
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import openai
 
@@ -80,6 +82,16 @@ class OpenAIChatModel(ChatModel):
         # The event loop of the last batch, and the async generator that owns its clients.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._holder: AsyncIterator[list[openai.AsyncOpenAI]] | None = None
+
+    def check(self) -> None:
+        """Can a connection be opened to the endpoint? (HTTP answers are left to the requests.)"""
+        url = urlsplit(self.base_url or "https://api.openai.com/v1")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            socket.create_connection((url.hostname or "", port), timeout=min(self.timeout, 10.0)).close()
+        except OSError as exc:
+            raise EndpointError(f"cannot reach {url.scheme}://{url.hostname}:{port} "
+                                f"({exc.strerror or type(exc).__name__})", field=self.model_id) from None
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key and self._key != "EMPTY" else text

@@ -17,6 +17,7 @@ imported only when a spec names them.
 from __future__ import annotations
 
 import atexit
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -65,6 +66,21 @@ def _check_options(kind: str, options: dict[str, Any]) -> None:
     unknown = sorted(set(options) - allowed) if allowed is not None else []
     if unknown:
         raise SpecError(f"unknown option '{unknown[0]}' for {kind} models (expected one of {', '.join(sorted(allowed))})")
+
+
+def check_spec(spec: str, options: dict[str, Any] | None = None) -> None:
+    """Check a spec without loading anything: its kind, option names, sim parameters, and that a
+    local model file or folder exists. Raises the same one-line errors loading would."""
+    kind, target, spec_options = parse_spec(spec)
+    merged = {**(options or {}), **spec_options}
+    _check_options(kind, merged)
+    if kind == "sim":
+        from agents.sim import SimModel
+        SimModel.from_spec(target, merged)
+    elif kind == "gguf" and target != "smollm2" and not Path(target).expanduser().is_file():
+        raise EndpointError("no such model file", file=target)
+    elif kind in ("hf", "vllm") and not (Path(target).expanduser() / "config.json").is_file():
+        raise EndpointError("not a transformers model folder (no config.json)", file=target)
 
 
 def _build(kind: str, target: str, options: dict[str, Any]) -> ChatModel:

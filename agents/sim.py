@@ -110,7 +110,7 @@ class SimModel(ChatModel):
         if not options:
             if name not in PRESETS:
                 raise SpecError(f"unknown sim preset '{name}' (presets: {', '.join(PRESETS)}; "
-                                "or give parameters, e.g. sim:{name}?accuracy=0.7)")
+                                f"or give parameters, e.g. sim:{name}?accuracy=0.7)")
             return cls(name, PRESETS[name])
         base = PRESETS.get(name, SimParams()).model_dump()
         try:

@@ -35,6 +35,9 @@ def _explain(error: dict[str, Any]) -> str:
     return str(error.get("msg", "invalid")).replace("Value error, ", "")
 
 
+MAX_RECORD_CHARS = 1 << 20
+
+
 def parse_questions(path: str | Path, rows: Iterable[tuple[int, str]] | None = None) -> list[Question]:
     """Read a JSONL question file (schema: `debate.records.Question`), checking every line."""
     path = Path(path)
@@ -43,6 +46,9 @@ def parse_questions(path: str | Path, rows: Iterable[tuple[int, str]] | None = N
     for number, line in rows if rows is not None else read_lines(path):
         if not line.strip():
             continue
+        if len(line) > MAX_RECORD_CHARS:  # a runaway line (a whole corpus on one line, a binary file)
+            raise DataError(f"line of {len(line):,} characters; a question record may have at most "
+                            f"{MAX_RECORD_CHARS:,}", file=str(path), line=number)
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:

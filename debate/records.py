@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 QuestionKind = Literal["open", "yes-no", "multiple-choice"]
 Role = Literal["system", "user", "assistant"]
@@ -25,26 +25,35 @@ class Question(_Strict):
 
     id: str = Field(min_length=1)
     text: str = Field(min_length=1)
-    gold: list[str] = Field(min_length=1)
+    # `kind` comes before `gold` so that the gold answers can be checked against it.
     kind: QuestionKind = "open"
-    options: list[str] = Field(default_factory=list)
+    gold: list[str] = Field(min_length=1)
+    options: list[str] = Field(default_factory=list, validate_default=True)
     wrong_answers: list[str] = Field(default_factory=list)
     context: str | None = None
     source: str = "user"
     metadata: dict[str, Any] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _check_kind(self) -> Question:
-        if self.kind == "multiple-choice":
-            if len(self.options) < 2:
-                raise ValueError("a multiple-choice question needs at least two options")
-            if not any(g in self.options for g in self.gold):
-                raise ValueError("a multiple-choice question needs a gold answer among its options")
-        elif self.options:
-            raise ValueError(f"options are only allowed for multiple-choice questions, not '{self.kind}'")
-        if self.kind == "yes-no" and any(g.strip().lower() not in ("yes", "no") for g in self.gold):
+    # Field validators (not one model validator) so that an error names the field at fault.
+    @field_validator("gold")
+    @classmethod
+    def _check_yes_no_gold(cls, gold: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("kind") == "yes-no" and any(g.strip().lower() not in ("yes", "no") for g in gold):
             raise ValueError("a yes-no question needs gold ['yes'] or ['no']")
-        return self
+        return gold
+
+    @field_validator("options")
+    @classmethod
+    def _check_options(cls, options: list[str], info: ValidationInfo) -> list[str]:
+        kind = info.data.get("kind")
+        if kind == "multiple-choice":
+            if len(options) < 2:
+                raise ValueError("a multiple-choice question needs at least two options")
+            if not any(g in options for g in info.data.get("gold", [])):
+                raise ValueError("a multiple-choice question needs a gold answer among its options")
+        elif options and kind is not None:
+            raise ValueError(f"options are only allowed for multiple-choice questions, not '{kind}'")
+        return options
 
     def prompt_text(self) -> str:
         """The question as put to a model (options numbered for multiple choice)."""

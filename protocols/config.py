@@ -27,18 +27,21 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.agent import Agent
-from agents.registry import DEFAULT_MODEL, load_model
-from debate.errors import ConfigError
+from agents.personas import persona_prompt
+from agents.registry import DEFAULT_MODEL, check_spec, load_model
+from debate.errors import ConfigError, UserError
 from debate.records import GenerationParams
 from protocols.base import Protocol
 from protocols.challenge import DEFAULT_PHRASES, Challenge
 from protocols.misinformation import PROBE, Misinformation
 from protocols.ordered import OrderedDebate
+from protocols.readers import check_reader
 from protocols.recursive import PAPER_LEVELS, Level, RecursiveTree
 from protocols.replay import Replay
 from protocols.termination import Agreement, Never
@@ -146,13 +149,38 @@ class RunConfig(_Strict):
         return self.model_dump(mode="json", exclude={"limit", "window", "out"})
 
 
+def _check_meaning(config: RunConfig) -> None:
+    """What the schema cannot say: personas, specs, readers and the protocol's own rules.
+
+    Nothing is loaded. Each error carries the dotted field it is about.
+    """
+    def at(field: str, check: Callable[[], object]) -> None:
+        try:
+            check()
+        except UserError as exc:
+            raise ConfigError(exc.detail if exc.file is None else exc.one_line(), field=field) from None
+
+    for name, agent in config.agents.items():
+        at(f"agents.{name}.persona", lambda: persona_prompt(agent.persona))
+        at(f"agents.{name}.model", lambda: check_spec(agent.model, agent.options))
+    at("reader", lambda: check_reader(config.reader))
+    try:
+        protocol = config.protocol.build()
+    except UserError as exc:
+        raise ConfigError(exc.detail, field=f"protocol.{exc.field}" if exc.field else "protocol") from None
+    missing = [name for name in protocol.agents if name not in config.agents]
+    if missing:
+        raise ConfigError(f"protocol '{protocol.name}' needs an agent named '{missing[0]}' "
+                          f"(the config has: {', '.join(config.agents)})", field="agents")
+
+
 def parse_config(data: dict[str, Any], source: str = "<config>", text: str | None = None) -> RunConfig:
     kind = data.get("protocol", {}).get("kind") if isinstance(data.get("protocol"), dict) else None
     if isinstance(data.get("protocol"), dict) and kind not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {kind!r} (expected one of {', '.join(PROTOCOLS)})",
                           file=source, line=_line_of(text, "kind"), field="protocol.kind")
     try:
-        return RunConfig.model_validate(data)
+        config = RunConfig.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = [str(p) for p in err["loc"] if str(p) not in PROTOCOLS]
@@ -162,6 +190,14 @@ def parse_config(data: dict[str, Any], source: str = "<config>", text: str | Non
             message = "missing (required)"
         return_line = _line_of(text, loc[-1]) if loc else None
         raise ConfigError(message, file=source, line=return_line, field=field) from None
+    try:
+        _check_meaning(config)
+    except ConfigError as exc:
+        # The line of the key, or of its section when the key is absent (a missing setting).
+        parts = exc.field.split(".") if exc.field else []
+        line = next((n for key in reversed(parts) if (n := _line_of(text, key)) is not None), None)
+        raise ConfigError(exc.detail, file=source, line=line, field=exc.field) from None
+    return config
 
 
 def load_config(path: str | Path) -> RunConfig:

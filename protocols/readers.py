@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agents.registry import load_model
+from agents.registry import check_spec, load_model
 from debate.answers import (CandidateReader, FinalLineReader, OptionReader, ReaderChain, YesNoReader,
                             default_reader)
 from debate.errors import ConfigError
@@ -102,9 +102,15 @@ class LLMExtractor:
 Reader = RuleReader | LLMExtractor
 
 
-def make_reader(name: str) -> Reader:
+def check_reader(name: str) -> None:
+    """Check a reader name (and an extractor's model spec) without loading anything."""
     if name.startswith("llm:"):
-        return LLMExtractor(name[len("llm:"):])
-    if name == "default" or name in RULES:
-        return RuleReader(name)
-    raise ConfigError(f"unknown answer reader '{name}' (expected one of {', '.join(READER_NAMES)})", field="reader")
+        check_spec(name[len("llm:"):])
+    elif name != "default" and name not in RULES:
+        raise ConfigError(f"unknown answer reader '{name}' (expected one of {', '.join(READER_NAMES)})",
+                          field="reader")
+
+
+def make_reader(name: str) -> Reader:
+    check_reader(name)
+    return LLMExtractor(name[len("llm:"):]) if name.startswith("llm:") else RuleReader(name)

@@ -7,7 +7,7 @@ resumes: finished trees are skipped, and unfinished ones are re-expanded from th
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sized
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from agents.cache import GenerationCache
 from debate import crash
+from debate.errors import EndpointError
 from debate.data import load_questions
-from debate.tree import iter_trees
+from debate.tree import DialogueTree, iter_trees
 from protocols.config import RunConfig
 from protocols.engine import Engine, RunStats, check_agents
 from protocols.readers import make_reader
@@ -34,9 +35,15 @@ class RunResult:
 
 
 def run_items(config: RunConfig) -> Iterable[Any]:
+    """The run's input: questions, or for replay the stored trees (streamed, after one full pass
+    that checks every line, so that a bad file is refused before anything is written)."""
     if config.protocol.kind == "replay":
-        trees = iter_trees(config.questions)
-        return itertools.islice(trees, config.limit) if config.limit else trees
+        def trees() -> Iterator[DialogueTree]:
+            found = iter_trees(config.questions)
+            return itertools.islice(found, config.limit) if config.limit else found
+        for _ in trees():
+            pass
+        return trees()
     return load_questions(config.questions, config.limit)
 
 
@@ -48,6 +55,11 @@ def execute(config: RunConfig, out: str | Path, *, overwrite: bool = False, cons
     total = len(items) if isinstance(items, Sized) else None
     agents = config.build_agents()
     check_agents(protocol, agents)  # before the run directory is touched
+    for name, agent in agents.items():  # an unreachable endpoint fails here, not in every dialogue
+        try:
+            agent.model.check()
+        except EndpointError as exc:
+            raise EndpointError(exc.detail, field=f"agents.{name}.model") from None
     with RunDir(out, config.identity(), overwrite=overwrite) as run:
         cache = GenerationCache(run.cache_path()) if config.cache else None
         engine = Engine(protocol, agents, seed=config.seed, reader=reader, window=config.window, cache=cache)
