@@ -28,7 +28,9 @@ from debate.storage import atomic_write_json, atomic_write_jsonl
 from debate.show import outcome_table, rich_tree, save_png, select_tree
 from debate.tree import iter_trees
 from experiments.quiz import timed_quiz
-from protocols.config import RunConfig, load_config, parse_config
+from experiments.pairing import PairingConfig, run_pairing
+from experiments.pairing_report import order_table, persuasion_table, save_plot
+from protocols.config import RunConfig, load_config, locate, parse_config, read_toml, validate
 from protocols.run import execute
 
 app = typer.Typer(help="Multi-agent debate and Persuasion-Balanced Training for language models.",
@@ -225,6 +227,61 @@ def tree(
     config = parse_config({"protocol": {"kind": "tree"}, "questions": source, "limit": limit, "seed": seed,
                            "reader": reader, "agents": agents}, "debate tree")
     _execute(config, out, overwrite, progress)
+
+
+#: The main job's agents: SmolLM2 with and without a background passage (a real strength gap),
+#: or simulated strong and weak agents (instant).
+PAIRING_BACKENDS = {
+    "gguf": {"informed": {"model": DEFAULT_MODEL, "informed": True, "max_tokens": 48},
+             "uninformed": {"model": DEFAULT_MODEL, "max_tokens": 48}},
+    "sim": {"strong": {"model": "sim:strong"}, "weak": {"model": "sim:weak"}},
+}
+
+
+@app.command()
+def pairing(
+    config_file: Annotated[Optional[Path], typer.Argument(metavar="[CONFIG]", help="A TOML pairing config "
+                                                          "(agents, questions, ...); see experiments/configs/.")] = None,
+    agents: Annotated[Optional[list[str]], typer.Option("--agents", help="Agent model specs (two or more); "
+                                                        "repeat the option.")] = None,
+    backend: Annotated[str, typer.Option(help="Without CONFIG or --agents: 'gguf' (SmolLM2 informed vs "
+                                              "uninformed) or 'sim' (simulated strong vs weak).")] = "gguf",
+    source: Annotated[Optional[str], typer.Option("--questions", help="Question source.")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Use the first N questions.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Run seed (and the bootstrap's).")] = None,
+    out: Annotated[Path, typer.Option(help="Experiment folder (one run directory per order, the report, "
+                                           "the plot).")] = Path("runs/pairing"),
+    overwrite: Annotated[bool, typer.Option(help="Start afresh instead of resuming.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Team debates of every pair of agents in both speaking orders: solo and team accuracy, order
+    dependence with a 95% interval and McNemar's test, pull-up, and who persuaded whom."""
+
+    if config_file is not None:
+        data, text = read_toml(config_file)
+        source_name = str(config_file)
+    else:
+        if agents:
+            names = [f"a{i}:{spec.split('?')[0].split('/')[-1]}" for i, spec in enumerate(agents, 1)]
+            chosen = {name: {"model": spec} for name, spec in zip(names, agents)}
+        elif backend in PAIRING_BACKENDS:
+            chosen = PAIRING_BACKENDS[backend]
+        else:
+            raise UserError(f"unknown backend '{backend}' (expected one of {', '.join(PAIRING_BACKENDS)})",
+                            field="--backend")
+        data, text, source_name = {"agents": chosen}, None, "debate pairing"
+    overrides = {"questions": source, "limit": limit, "seed": seed}
+    data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+    config = validate(PairingConfig, data, source_name, text)
+    try:
+        config.check()
+    except UserError as exc:
+        raise locate(exc, source_name, text) from None
+    report = run_pairing(config, out, overwrite=overwrite, console=err_console, progress=progress)
+    console.print(order_table(report))
+    console.print(persuasion_table(report))
+    plot = save_plot(report, out / "pairing.png")
+    console.print(f"report: {out / 'report.json'}  plot: {plot}", style="dim", markup=False)
 
 
 @app.command()

@@ -28,7 +28,7 @@ import re
 import tomllib
 from pathlib import Path
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -45,6 +45,9 @@ from protocols.readers import check_reader
 from protocols.recursive import PAPER_LEVELS, Level, RecursiveTree
 from protocols.replay import Replay
 from protocols.termination import Agreement, Never
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Strict(BaseModel):
@@ -174,33 +177,42 @@ def _check_meaning(config: RunConfig) -> None:
                           f"(the config has: {', '.join(config.agents)})", field="agents")
 
 
+def validate(model: type[M], data: dict[str, Any], source: str, text: str | None) -> M:
+    """`model.model_validate(data)`, with the first problem as one ConfigError (file, line, field)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [str(p) for p in err["loc"] if str(p) not in PROTOCOLS]
+        message = "unknown key (not a setting)" if err["type"] == "extra_forbidden" else err["msg"]
+        if err["type"] == "missing":
+            message = "missing (required)"
+        raise ConfigError(message, file=source, line=_line_of(text, loc[-1]) if loc else None,
+                          field=".".join(loc) or None) from None
+
+
+def locate(exc: ConfigError, source: str, text: str | None) -> ConfigError:
+    """The error placed at the line of its key, or of its section when the key is absent."""
+    parts = exc.field.split(".") if exc.field else []
+    line = next((n for key in reversed(parts) if (n := _line_of(text, key)) is not None), None)
+    return ConfigError(exc.detail, file=source, line=line, field=exc.field)
+
+
 def parse_config(data: dict[str, Any], source: str = "<config>", text: str | None = None) -> RunConfig:
     kind = data.get("protocol", {}).get("kind") if isinstance(data.get("protocol"), dict) else None
     if isinstance(data.get("protocol"), dict) and kind not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {kind!r} (expected one of {', '.join(PROTOCOLS)})",
                           file=source, line=_line_of(text, "kind"), field="protocol.kind")
-    try:
-        config = RunConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = [str(p) for p in err["loc"] if str(p) not in PROTOCOLS]
-        field = ".".join(loc) or None
-        message = "unknown key (not a setting)" if err["type"] == "extra_forbidden" else err["msg"]
-        if err["type"] == "missing":
-            message = "missing (required)"
-        return_line = _line_of(text, loc[-1]) if loc else None
-        raise ConfigError(message, file=source, line=return_line, field=field) from None
+    config = validate(RunConfig, data, source, text)
     try:
         _check_meaning(config)
     except ConfigError as exc:
-        # The line of the key, or of its section when the key is absent (a missing setting).
-        parts = exc.field.split(".") if exc.field else []
-        line = next((n for key in reversed(parts) if (n := _line_of(text, key)) is not None), None)
-        raise ConfigError(exc.detail, file=source, line=line, field=exc.field) from None
+        raise locate(exc, source, text) from None
     return config
 
 
-def load_config(path: str | Path) -> RunConfig:
+def read_toml(path: str | Path) -> tuple[dict[str, Any], str]:
+    """A TOML file's data and text; unreadable files and bad TOML are one ConfigError."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -209,12 +221,16 @@ def load_config(path: str | Path) -> RunConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the config: {exc}", file=str(path)) from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
         where = re.search(r"\(at line (\d+), column \d+\)", str(exc))
         line = int(where.group(1)) if where else None
         message = str(exc).split(" (at ")[0]
         raise ConfigError(f"invalid TOML: {message}", file=str(path), line=line) from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    data, text = read_toml(path)
     return parse_config(data, str(path), text)
 
 

@@ -1,0 +1,108 @@
+"""Strong/weak pairing and order dependence (PBT.md 8.4).
+
+For every ordered pair of agents the team debate runs once (A answers, B answers independently,
+A replies having seen B, B replies; stop early on agreement; greedy by default). Each order is
+an ordinary resumable run directory under `OUT/pairs/`. Per unordered pair the report gives:
+
+- each agent's solo accuracy (its own first, independent answer, averaged over both orders);
+- team accuracy in each order (mean correctness of the two final answers), with a bootstrap
+  95% interval;
+- order dependence: the gap between the two orders, with a paired bootstrap 95% interval over
+  questions and an exact McNemar (sign) test on per-question team scores;
+- pull-up per order: (team - weak solo) / (strong solo - weak solo);
+- the directional persuasion matrix of each agent in each order (correct -> wrong, wrong ->
+  correct, held correct, held wrong).
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from debate.errors import ConfigError
+from debate.metrics import (bootstrap_interval, mcnemar_exact, mean, paired_sign_counts, pull_up,
+                            transition_counts)
+from debate.storage import atomic_write_json
+from debate.tree import iter_trees
+from protocols.config import AgentConfig, RunConfig, parse_config
+from protocols.run import execute
+
+
+class PairingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agents: dict[str, AgentConfig]
+    questions: str = "sample:open"
+    limit: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    rounds: int = Field(default=2, ge=1, le=20)
+    reader: str = "default"
+    window: int = Field(default=256, ge=1)
+    resamples: int = Field(default=2000, ge=100, le=1_000_000)
+
+    def check(self) -> None:
+        if len(self.agents) < 2:
+            raise ConfigError(f"a pairing experiment needs at least two agents (got {len(self.agents)})",
+                              field="agents")
+
+    def debate(self, first: str, second: str) -> RunConfig:
+        return parse_config({
+            "protocol": {"kind": "debate", "order": [first, second], "rounds": self.rounds},
+            "agents": {name: self.agents[name].model_dump() for name in (first, second)},
+            "questions": self.questions, "limit": self.limit, "seed": self.seed, "reader": self.reader,
+            "window": self.window}, "pairing")
+
+
+def order_dir(out: Path, first: str, second: str) -> Path:
+    return out / "pairs" / f"{first}-then-{second}"
+
+
+def run_pairing(config: PairingConfig, out: str | Path, **execute_options: Any) -> dict[str, Any]:
+    """Run every ordered pair (resuming what is done), score every pair, save `report.json`."""
+    config.check()
+    out = Path(out)
+    for first, second in itertools.permutations(config.agents, 2):
+        execute(config.debate(first, second), order_dir(out, first, second), **execute_options)
+    report = {"questions": config.questions, "limit": config.limit, "seed": config.seed, "rounds": config.rounds,
+              "agents": {name: agent.model_dump() for name, agent in config.agents.items()},
+              "pairs": [score_pair(out, x, y, config) for x, y in itertools.combinations(config.agents, 2)]}
+    atomic_write_json(out / "report.json", report)
+    return report
+
+
+def _outcomes(folder: Path) -> dict[str, dict[str, Any]]:
+    return {tree.tree_id: tree.metadata["outcome"] for tree in iter_trees(folder / "trees.jsonl")}
+
+
+def score_pair(out: Path, x: str, y: str, config: PairingConfig) -> dict[str, Any]:
+    orders = {f"{x} first": _outcomes(order_dir(out, x, y)), f"{y} first": _outcomes(order_dir(out, y, x))}
+    x_first, y_first = orders.values()
+    ids = sorted(set(x_first) & set(y_first))  # a dialogue that failed in either order is left out
+    if not ids:
+        raise ConfigError("no question finished in both orders", field="questions")
+    # Solo: each agent's own first answer, per question averaged over the two orders.
+    solo_q = {a: [mean([o[q]["first_correct"][a] for o in orders.values()]) for q in ids] for a in (x, y)}
+    solo = {a: mean(v) for a, v in solo_q.items()}
+    team = {order: [o[q]["team_accuracy"] for q in ids] for order, o in orders.items()}
+    weak, strong = sorted((x, y), key=lambda a: solo[a])
+    diffs = [a - b for a, b in zip(*team.values())]
+    better = paired_sign_counts(*team.values())
+    return {
+        "agents": [x, y], "questions": len(ids), "solo_accuracy": solo, "strong": strong, "weak": weak,
+        "solo_interval": {a: vars(bootstrap_interval(v, resamples=config.resamples, seed=config.seed))
+                          for a, v in solo_q.items()},
+        "team_accuracy": {order: mean(v) for order, v in team.items()},
+        "team_interval": {order: vars(bootstrap_interval(v, resamples=config.resamples, seed=config.seed))
+                          for order, v in team.items()},
+        "order_gap": mean(diffs),
+        "order_gap_interval": vars(bootstrap_interval(diffs, resamples=config.resamples, seed=config.seed)),
+        "order_changed_outcome": {f"{x} first better": better[0], f"{y} first better": better[1]},
+        "mcnemar_p": mcnemar_exact(*better),
+        "pull_up": {order: pull_up(mean(v), solo[weak], solo[strong]) for order, v in team.items()},
+        "persuasion": {order: {a: transition_counts([(o[q]["first_correct"][a], o[q]["final_correct"][a])
+                                                     for q in ids]) for a in (x, y)}
+                       for order, o in orders.items()},
+    }
