@@ -27,7 +27,8 @@ from debate.metrics import (bootstrap_interval, mcnemar_exact, mean, paired_sign
                             transition_counts)
 from debate.storage import atomic_write_json
 from debate.tree import iter_trees
-from protocols.config import AgentConfig, RunConfig, parse_config
+from protocols.config import AgentConfig, RunConfig, check_agent, parse_config
+from protocols.readers import check_reader
 from protocols.run import execute
 
 
@@ -44,9 +45,13 @@ class PairingConfig(BaseModel):
     resamples: int = Field(default=2000, ge=100, le=1_000_000)
 
     def check(self) -> None:
+        """What the schema cannot say: two agents at least, valid personas and model specs."""
         if len(self.agents) < 2:
             raise ConfigError(f"a pairing experiment needs at least two agents (got {len(self.agents)})",
                               field="agents")
+        for name, agent in self.agents.items():
+            check_agent(name, agent)
+        check_reader(self.reader)
 
     def debate(self, first: str, second: str) -> RunConfig:
         return parse_config({
@@ -66,20 +71,24 @@ def run_pairing(config: PairingConfig, out: str | Path, **execute_options: Any) 
     out = Path(out)
     for first, second in itertools.permutations(config.agents, 2):
         execute(config.debate(first, second), order_dir(out, first, second), **execute_options)
+    pairs = [score_pair(x, y, outcomes(order_dir(out, x, y)), outcomes(order_dir(out, y, x)),
+                        resamples=config.resamples, seed=config.seed)
+             for x, y in itertools.combinations(config.agents, 2)]
     report = {"questions": config.questions, "limit": config.limit, "seed": config.seed, "rounds": config.rounds,
-              "agents": {name: agent.model_dump() for name, agent in config.agents.items()},
-              "pairs": [score_pair(out, x, y, config) for x, y in itertools.combinations(config.agents, 2)]}
+              "agents": {name: agent.model_dump() for name, agent in config.agents.items()}, "pairs": pairs}
     atomic_write_json(out / "report.json", report)
     return report
 
 
-def _outcomes(folder: Path) -> dict[str, dict[str, Any]]:
+def outcomes(folder: Path) -> dict[str, dict[str, Any]]:
+    """Question id -> debate outcome, for the finished dialogues of one order."""
     return {tree.tree_id: tree.metadata["outcome"] for tree in iter_trees(folder / "trees.jsonl")}
 
 
-def score_pair(out: Path, x: str, y: str, config: PairingConfig) -> dict[str, Any]:
-    orders = {f"{x} first": _outcomes(order_dir(out, x, y)), f"{y} first": _outcomes(order_dir(out, y, x))}
-    x_first, y_first = orders.values()
+def score_pair(x: str, y: str, x_first: dict[str, dict[str, Any]], y_first: dict[str, dict[str, Any]], *,
+               resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Every figure of one pair from the debate outcomes of its two orders (by question id)."""
+    orders = {f"{x} first": x_first, f"{y} first": y_first}
     ids = sorted(set(x_first) & set(y_first))  # a dialogue that failed in either order is left out
     if not ids:
         raise ConfigError("no question finished in both orders", field="questions")
@@ -92,13 +101,13 @@ def score_pair(out: Path, x: str, y: str, config: PairingConfig) -> dict[str, An
     better = paired_sign_counts(*team.values())
     return {
         "agents": [x, y], "questions": len(ids), "solo_accuracy": solo, "strong": strong, "weak": weak,
-        "solo_interval": {a: vars(bootstrap_interval(v, resamples=config.resamples, seed=config.seed))
+        "solo_interval": {a: vars(bootstrap_interval(v, resamples=resamples, seed=seed))
                           for a, v in solo_q.items()},
         "team_accuracy": {order: mean(v) for order, v in team.items()},
-        "team_interval": {order: vars(bootstrap_interval(v, resamples=config.resamples, seed=config.seed))
+        "team_interval": {order: vars(bootstrap_interval(v, resamples=resamples, seed=seed))
                           for order, v in team.items()},
         "order_gap": mean(diffs),
-        "order_gap_interval": vars(bootstrap_interval(diffs, resamples=config.resamples, seed=config.seed)),
+        "order_gap_interval": vars(bootstrap_interval(diffs, resamples=resamples, seed=seed)),
         "order_changed_outcome": {f"{x} first better": better[0], f"{y} first better": better[1]},
         "mcnemar_p": mcnemar_exact(*better),
         "pull_up": {order: pull_up(mean(v), solo[weak], solo[strong]) for order, v in team.items()},

@@ -152,21 +152,28 @@ class RunConfig(_Strict):
         return self.model_dump(mode="json", exclude={"limit", "window", "out"})
 
 
+def _at(field: str, check: Callable[[], object]) -> None:
+    """Run a check; its error becomes a ConfigError about `field`."""
+    try:
+        check()
+    except UserError as exc:
+        raise ConfigError(exc.detail if exc.file is None else exc.one_line(), field=field) from None
+
+
+def check_agent(name: str, agent: AgentConfig) -> None:
+    """An agent's persona and model spec, checked without loading the model."""
+    _at(f"agents.{name}.persona", lambda: persona_prompt(agent.persona))
+    _at(f"agents.{name}.model", lambda: check_spec(agent.model, agent.options))
+
+
 def _check_meaning(config: RunConfig) -> None:
     """What the schema cannot say: personas, specs, readers and the protocol's own rules.
 
     Nothing is loaded. Each error carries the dotted field it is about.
     """
-    def at(field: str, check: Callable[[], object]) -> None:
-        try:
-            check()
-        except UserError as exc:
-            raise ConfigError(exc.detail if exc.file is None else exc.one_line(), field=field) from None
-
     for name, agent in config.agents.items():
-        at(f"agents.{name}.persona", lambda: persona_prompt(agent.persona))
-        at(f"agents.{name}.model", lambda: check_spec(agent.model, agent.options))
-    at("reader", lambda: check_reader(config.reader))
+        check_agent(name, agent)
+    _at("reader", lambda: check_reader(config.reader))
     try:
         protocol = config.protocol.build()
     except UserError as exc:
