@@ -40,12 +40,17 @@ def test_run_a_sim_debate_then_show_and_export_it(tmp_path):
 
 
 def test_every_example_config_is_valid():
-    from protocols.config import load_config
+    from experiments.pairing import PairingConfig
+    from protocols.config import load_config, read_toml, validate
 
     names = sorted(p.name for p in CONFIGS.glob("*.toml"))
-    assert {"debate.toml", "tree.toml", "challenge.toml", "farm.toml"} <= set(names)
+    assert {"debate.toml", "tree.toml", "challenge.toml", "farm.toml", "pairing.toml"} <= set(names)
     for name in names:
-        load_config(CONFIGS / name)
+        if name == "pairing.toml":
+            data, text = read_toml(CONFIGS / name)
+            validate(PairingConfig, data, name, text).check()
+        else:
+            load_config(CONFIGS / name)
 
 
 def test_tree_shortcut_with_sim_agents(tmp_path):
