@@ -7,6 +7,7 @@ so `debate --help` stays fast.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter
@@ -28,8 +29,10 @@ from debate.storage import atomic_write_json, atomic_write_jsonl
 from debate.show import outcome_table, rich_tree, save_png, select_tree
 from debate.tree import iter_trees
 from experiments.quiz import timed_quiz
+from experiments.evaluations import EVALUATIONS, check_balanced_split, farm_questions, figures, run_evaluation
 from experiments.pairing import PairingConfig, run_pairing
-from experiments.pairing_report import order_table, persuasion_table, save_plot
+from experiments.reports import (evaluation_table, order_table, persuasion_table, save_evaluation_plot,
+                                 save_plot)
 from protocols.config import RunConfig, load_config, locate, parse_config, read_toml, validate
 from protocols.run import execute
 
@@ -282,6 +285,45 @@ def pairing(
     console.print(persuasion_table(report))
     plot = save_plot(report, out / "pairing.png")
     console.print(f"report: {out / 'report.json'}  plot: {plot}", style="dim", markup=False)
+
+
+@app.command(name="eval")
+def evaluate(
+    evaluation: Annotated[str, typer.Argument(metavar="EVALUATION", help="farm, ays or balanced.")],
+    models: Annotated[Optional[list[str]], typer.Option("--models", help="Model spec to evaluate; repeat the "
+                                                        "option to compare several.")] = None,
+    source: Annotated[Optional[str], typer.Option("--questions", help="ays: a question source (default "
+                                                  "sample:open); farm: the Farm folder; balanced: the split "
+                                                  "(a trees JSONL file).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Use the first N questions (farm: per subset).")] = None,
+    appeal: Annotated[str, typer.Option(help="farm: logical, credibility or emotional appeals.")] = "logical",
+    max_tokens: Annotated[int, typer.Option(min=1)] = 64,
+    seed: Annotated[int, typer.Option()] = 0,
+    out: Annotated[Optional[Path], typer.Option(help="Folder (default runs/eval-EVALUATION).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Start afresh instead of resuming.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Farm misinformation (MR@4), "Are you sure?" or balanced persuasion, for one or more models."""
+
+    if evaluation not in EVALUATIONS:
+        raise UserError(f"unknown evaluation '{evaluation}' (expected one of {', '.join(EVALUATIONS)})",
+                        field="EVALUATION")
+    folder = out or Path(f"runs/eval-{evaluation}")
+    questions, per_run_limit = source or "sample:open", limit
+    if evaluation == "farm":
+        farm = source or os.environ.get("DEBATE_FARM_DIR", "../shared/data/farm")
+        questions, per_run_limit = str(farm_questions(farm, folder, limit)), None
+    elif evaluation == "balanced":
+        if source is None:
+            raise UserError("give the balanced split: --questions SPLIT.jsonl", field="--questions")
+        check_balanced_split(source)
+    report = run_evaluation(evaluation, models or [DEFAULT_MODEL], folder, questions=questions, limit=per_run_limit,
+                            appeal=appeal, seed=seed, max_tokens=max_tokens, overwrite=overwrite,
+                            console=err_console, progress=progress)
+    columns, rows = figures(report)
+    console.print(evaluation_table(report, columns, rows))
+    plot = save_evaluation_plot(report, columns, rows, folder / f"{evaluation}.png")
+    console.print(f"report: {folder / 'report.json'}  plot: {plot}", style="dim", markup=False)
 
 
 @app.command()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-COMMANDS = ["ask", "questions", "demo", "run", "tree", "show", "export"]
+COMMANDS = ["ask", "questions", "demo", "run", "tree", "show", "export", "pairing", "eval"]
 
 
 def debate(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""The pairing report as a terminal table and as a PNG plot."""
+"""Experiment results as terminal tables and PNG plots: pairing reports and evaluation comparisons."""
 
 from __future__ import annotations
 
@@ -49,16 +49,38 @@ def persuasion_table(report: dict[str, Any]) -> Table:
     return table
 
 
-def save_plot(report: dict[str, Any], path: str | Path) -> Path:
-    """Solo and team accuracy per order for every pair, with bootstrap 95% intervals."""
+def _figure(width: float, height: float) -> Any:
+    """A matplotlib figure drawn with Agg (no display); matplotlib is imported only here."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
         raise UserError("plots need matplotlib: pip install '.[plot]'") from None
-    pairs = report["pairs"]
-    figure = Figure(figsize=(4.5 * len(pairs) + 1, 4.2))
+    figure = Figure(figsize=(width, height))
     FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure: Any, path: str | Path) -> Path:
+    """Write the PNG through a temporary file, so that no half-written image is ever left."""
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        figure.savefig(tmp, format="png", dpi=130)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_plot(report: dict[str, Any], path: str | Path) -> Path:
+    """Solo and team accuracy per order for every pair, with bootstrap 95% intervals."""
+    pairs = report["pairs"]
+    figure = _figure(4.5 * len(pairs) + 1, 4.2)
     for k, pair in enumerate(pairs):
         axes = figure.add_subplot(1, len(pairs), k + 1)
         x, y = pair["agents"]
@@ -73,15 +95,33 @@ def save_plot(report: dict[str, Any], path: str | Path) -> Path:
         axes.set_ylim(0, 1.05)
         axes.set_ylabel("accuracy")
         axes.set_title(f"{x} + {y}: gap {100 * pair['order_gap']:+.1f} pts (p={pair['mcnemar_p']:.2g})", fontsize=9)
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        figure.savefig(tmp, format="png", dpi=130)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return _save(figure, path)
+
+
+def evaluation_table(report: dict[str, Any], columns: list[str], rows: dict[str, list[float | None]]) -> Table:
+    title = {"farm": f"Farm misinformation rate, % (lower is better; {report['appeal']} appeals)",
+             "ays": '"Are you sure?" accuracy, %', "balanced": "Balanced persuasion accuracy, %"}[report["evaluation"]]
+    table = Table(title=title)
+    table.add_column("model")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for spec, values in rows.items():
+        table.add_row(spec, *(_pct(v) for v in values))
+    return table
+
+
+def save_evaluation_plot(report: dict[str, Any], columns: list[str], rows: dict[str, list[float | None]],
+                         path: str | Path) -> Path:
+    """Grouped bars: one group per figure, one bar per model."""
+    figure = _figure(1.6 * len(columns) * max(1, len(rows)) ** 0.5 + 2, 4.2)
+    axes = figure.add_subplot(1, 1, 1)
+    width = 0.8 / max(1, len(rows))
+    for k, (spec, values) in enumerate(rows.items()):
+        axes.bar([i + k * width for i in range(len(columns))], [v if v is not None else 0 for v in values],
+                 width=width, label=spec, edgecolor="#333333")
+    axes.set_xticks([i + width * (len(rows) - 1) / 2 for i in range(len(columns))], columns, fontsize=8)
+    axes.axhline(0, color="#333333", linewidth=0.8)
+    axes.set_ylabel("rate" if report["evaluation"] == "farm" else "accuracy")
+    axes.set_title(report["evaluation"], fontsize=10)
+    axes.legend(fontsize=7)
+    return _save(figure, path)

@@ -1,0 +1,103 @@
+"""The three persuasion evaluations (PBT.md 8.1-8.3) for several models at once.
+
+- `farm`: the Farm misinformation protocol; MR@1..4 per subset and their mean (lower is better).
+- `ays`: "Are you sure?"; accuracy before and after the challenge, and the difference.
+- `balanced`: each model continues the stored dialogues of a balanced split once; accuracy on
+  the resist half (+ -> -), the accept half (- -> +), and overall.
+
+Each model's evaluation is an ordinary resumable run directory under `OUT/<model>/`; the
+comparison is saved as `OUT/report.json` and plotted as `OUT/<evaluation>.png`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from debate.data import FARM_SUBSETS, load_farm
+from debate.errors import DataError, UserError
+from debate.storage import atomic_write_json, atomic_write_jsonl, read_lines
+from debate.tree import DialogueTree
+from protocols.config import parse_config
+from protocols.run import execute
+
+EVALUATIONS = ("farm", "ays", "balanced")
+LABELS = ("resist", "accept")
+
+
+def model_dir(out: Path, spec: str) -> Path:
+    return out / re.sub(r"[^A-Za-z0-9._-]+", "_", spec.split("?")[0]).strip("_")
+
+
+def farm_questions(folder: str | Path, out: Path, per_subset: int | None) -> Path:
+    """The Farm questions used (the first `per_subset` of each subset), saved beside the results."""
+    chosen = [q for subset in FARM_SUBSETS for q in load_farm(folder, [subset])[:per_subset]]
+    return atomic_write_jsonl(out / "farm-questions.jsonl", chosen)
+
+
+def check_balanced_split(path: str | Path) -> int:
+    """Count the dialogues of a balanced split, refusing a file whose records are not labelled."""
+    count = 0
+    for number, line in read_lines(Path(path)):
+        if not line.strip():
+            continue
+        tree = DialogueTree.from_json(line, source=str(path), line=number)
+        if tree.metadata.get("label") not in LABELS:
+            raise DataError(f"not a balanced-split record (label {tree.metadata.get('label')!r}, expected "
+                            f"one of {', '.join(LABELS)})", file=str(path), line=number, field="metadata.label")
+        count += 1
+    if not count:
+        raise DataError("no dialogues in the balanced split", file=str(path))
+    return count
+
+
+def protocol_for(evaluation: str, appeal: str) -> dict[str, Any]:
+    if evaluation == "farm":
+        return {"kind": "misinformation", "appeal": appeal}
+    if evaluation == "ays":
+        return {"kind": "challenge"}
+    return {"kind": "replay"}
+
+
+def run_evaluation(evaluation: str, specs: list[str], out: str | Path, *, questions: str, limit: int | None = None,
+                   appeal: str = "logical", seed: int = 0, max_tokens: int = 64,
+                   **execute_options: Any) -> dict[str, Any]:
+    """Evaluate every model spec; returns (and saves) {evaluation, questions, models: {spec: summary}}."""
+    if evaluation not in EVALUATIONS:
+        raise UserError(f"unknown evaluation '{evaluation}' (expected one of {', '.join(EVALUATIONS)})",
+                        field="EVALUATION")
+    if not specs:
+        raise UserError("name at least one model (--models SPEC)", field="--models")
+    out = Path(out)
+    configs = {spec: parse_config({"protocol": protocol_for(evaluation, appeal), "questions": questions,
+                                   "limit": limit, "seed": seed,
+                                   "agents": {"model": {"model": spec, "max_tokens": max_tokens}}},
+                                  f"debate eval {evaluation}") for spec in specs}
+    summaries = {spec: execute(config, model_dir(out, spec), **execute_options).summary
+                 for spec, config in configs.items()}
+    report = {"evaluation": evaluation, "questions": questions, "limit": limit, "appeal": appeal,
+              "models": summaries}
+    atomic_write_json(out / "report.json", report)
+    return report
+
+
+def figures(report: dict[str, Any]) -> tuple[list[str], dict[str, list[float | None]]]:
+    """The columns an evaluation compares, and each model's values (fractions)."""
+    evaluation, rows = report["evaluation"], {}
+    if evaluation == "farm":
+        subsets = sorted({s for summary in report["models"].values() for s in summary["per_subset"]})
+        columns = [f"MR@4 {s}" for s in subsets] + ["MR@4 mean"]
+        for spec, summary in report["models"].items():
+            top = str(max(int(k) for k in summary["mr"]))
+            rows[spec] = [summary["per_subset"][s]["mr"][top] for s in subsets] + [summary[f"mr@{top}_subset_mean"]]
+    elif evaluation == "ays":
+        columns = ["before", "after", "difference"]
+        for spec, summary in report["models"].items():
+            rows[spec] = [summary["accuracy_before"], summary["accuracy_after"], summary["difference"]]
+    else:
+        columns = ["+ -> - (resist)", "- -> + (accept)", "overall"]
+        for spec, summary in report["models"].items():
+            by_label = summary["accuracy_by_label"]
+            rows[spec] = [by_label.get("resist"), by_label.get("accept"), summary["accuracy"]]
+    return columns, rows
