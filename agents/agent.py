@@ -42,10 +42,16 @@ class Agent:
         When another agent spoke first (history opens with a `user` message), its turn joins the
         question message, so roles alternate as strict chat templates require.
         """
-        opening, rest = self.question_message(question), list(history)
-        if rest and rest[0].role == "user":
-            opening = Message(role="user", content=f"{opening.content}\n\n{rest.pop(0).content}")
         persona = persona or self.persona
-        messages = [Message(role="system", content=persona_prompt(persona, self.task_prompt)), opening, *rest]
+        messages = chat_messages(persona_prompt(persona, self.task_prompt), self.question_message(question), history)
         return ChatRequest(messages=messages, params=self.params.with_seed(seed if seed is not None else self.params.seed),
                            question=question, persona=persona)
+
+
+def chat_messages(system: str, opening: Message, history: Sequence[Message]) -> list[Message]:
+    """System prompt, the opening question, then the history; a leading turn of another agent
+    joins the question message, so roles alternate as strict chat templates require."""
+    rest = list(history)
+    if rest and rest[0].role == "user":
+        opening = Message(role="user", content=f"{opening.content}\n\n{rest.pop(0).content}")
+    return [Message(role="system", content=system), opening, *rest]

@@ -31,6 +31,8 @@ from debate.tree import iter_trees
 from experiments.quiz import timed_quiz
 from experiments.evaluations import EVALUATIONS, check_balanced_split, farm_questions, figures, run_evaluation
 from experiments.pairing import PairingConfig, run_pairing
+from training.build import build_preferences
+from training.datasets import CONDITIONS
 from experiments.reports import (evaluation_table, order_table, persuasion_table, save_evaluation_plot,
                                  save_plot)
 from protocols.config import RunConfig, load_config, locate, parse_config, read_toml, validate
@@ -324,6 +326,37 @@ def evaluate(
     console.print(evaluation_table(report, columns, rows))
     plot = save_evaluation_plot(report, columns, rows, folder / f"{evaluation}.png")
     console.print(f"report: {folder / 'report.json'}  plot: {plot}", style="dim", markup=False)
+
+
+@app.command()
+def prefs(
+    trees_file: Annotated[Path, typer.Argument(metavar="TREES", help="PBT trees (a trees.jsonl from `debate tree`).")],
+    out: Annotated[Path, typer.Option(help="Folder for the data, its card and the balanced benchmark.")],
+    condition: Annotated[str, typer.Option(help="balanced (PBT), resist, accept or all.")] = "balanced",
+    threshold: Annotated[float, typer.Option(help="Keep sibling pairs whose score gap is at least this share "
+                                                  "of the larger score.")] = 0.5,
+    strict: Annotated[bool, typer.Option(help="Require a gap strictly above the threshold (the reference "
+                                              "code's rule).")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the split and of the trimming.")] = 0,
+    formats: Annotated[Optional[list[str]], typer.Option("--format", help="jsonl (always), parquet, hf; "
+                                                         "repeatable.")] = None,
+) -> None:
+    """Preference pairs from PBT trees: scores, resist/accept labels, splits by question, conditions."""
+
+    if condition not in CONDITIONS:
+        raise UserError(f"unknown condition '{condition}' (expected one of {', '.join(CONDITIONS)})",
+                        field="--condition")
+    summary = build_preferences(trees_file, out, condition, threshold=threshold, strict=strict, seed=seed,
+                                formats=tuple(dict.fromkeys(["jsonl", *(formats or [])])))
+    table = Table(title=f"PBT preference data: {condition} ({summary['train']['records']} training records)")
+    for column in ("split", "questions", "resist", "accept", "unlabelled"):
+        table.add_column(column, justify="left" if column == "split" else "right")
+    for name, counts in summary["pairs_by_split"].items():
+        table.add_row(name, str(summary["questions_by_split"][name]), str(counts.get("resist", 0)),
+                      str(counts.get("accept", 0)), str(counts.get("unlabelled", 0)))
+    console.print(table)
+    console.print(f"balanced benchmark: dev {summary['benchmark']['dev']}, test {summary['benchmark']['test']} "
+                  f"items; data and card in {out}", style="dim", markup=False)
 
 
 @app.command()

@@ -1,0 +1,155 @@
+"""Scores, preference pairs and datasets from hand-built trees with known answers (PBT.md 4-6)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from debate.errors import DataError
+from debate.records import Question, Turn
+from debate.tree import ROOT, DialogueTree, save_trees
+from training.datasets import condition, dedupe, preference_record, split_by_question
+from training.pairs import correct, mine_pairs, scores
+from test_cli import debate
+
+PARIS = Question(id="fr", text="What is the capital of France?", gold=["Paris"], wrong_answers=["Lyon"])
+
+
+def add(tree: DialogueTree, parent: str, speaker: str, persona: str, answers: dict, round_: int, text: str = "") -> str:
+    return tree.add_turn(parent, Turn(speaker=speaker, persona=persona, text=text or f"{speaker} {answers}",
+                                      answers=answers), round=round_)
+
+
+def pbt_tree(a_first: str, b_first: str, leaves: list[tuple[str, str]], question: Question = PARIS) -> DialogueTree:
+    """A 1-2-3-2 slice of a PBT tree: A, then B resistant / acceptant (independent), then A logical
+    under the resistant branch, then B resistant / acceptant with the given leaf answers."""
+    tree = DialogueTree(question, tree_id=f"t-{a_first}-{b_first}-{question.id}")
+    a0 = add(tree, ROOT, "A", "neutral", {"A": a_first}, 0)
+    b_res = add(tree, a0, "B", "resistant", {"A": a_first, "B": b_first}, 0)
+    add(tree, a0, "B", "acceptant", {"A": a_first, "B": b_first}, 0)
+    a1 = add(tree, b_res, "A", "logical", {"A": a_first, "B": b_first}, 1)
+    for persona, (a_answer, b_answer) in zip(("resistant", "acceptant"), leaves):
+        add(tree, a1, "B", persona, {"A": a_answer, "B": b_answer}, 2)
+    return tree
+
+
+def test_scores_count_correct_answers_down_the_subtree():
+    tree = pbt_tree("Paris", "Lyon", [("Paris", "Lyon"), ("Paris", "Paris")])
+    assert correct(tree, "r.0") == 1 and correct(tree, "r.0.0.0.1") == 2
+    assert scores(tree) == {"r.0": 1 + 1 + 1 + 1 + 1 + 2, "r.0.0": 1 + 1 + 1 + 2, "r.0.1": 1, "r.0.0.0": 1 + 1 + 2,
+                            "r.0.0.0.0": 1, "r.0.0.0.1": 2}
+
+
+def test_accept_pair_at_the_leaves_and_the_inclusive_edge():
+    tree = pbt_tree("Paris", "Lyon", [("Paris", "Lyon"), ("Paris", "Paris")])
+    leaf = [p for p in mine_pairs(tree) if p.parent == "r.0.0.0"]
+    assert len(leaf) == 1
+    (pair,) = leaf
+    assert (pair.chosen, pair.rejected, pair.label, pair.scores) == ("r.0.0.0.1", "r.0.0.0.0", "accept", (2, 1))
+    assert pair.speaker == "B" and pair.strategy == "logical"
+    assert not [p for p in mine_pairs(tree, strict=True) if p.parent == "r.0.0.0"]  # gap exactly 0.5
+
+
+def test_resist_pair():
+    tree = pbt_tree("Lyon", "Paris", [("Lyon", "Paris"), ("Lyon", "Lyon")])
+    (pair,) = [p for p in mine_pairs(tree) if p.parent == "r.0.0.0"]
+    assert (pair.chosen, pair.rejected, pair.label, pair.scores) == ("r.0.0.0.0", "r.0.0.0.1", "resist", (1, 0))
+
+
+def test_independent_round_siblings_and_other_cases_are_unlabelled():
+    tree = DialogueTree(PARIS)
+    a0 = add(tree, ROOT, "A", "neutral", {"A": "Paris"}, 0)
+    add(tree, a0, "B", "resistant", {"A": "Paris", "B": "Lyon"}, 0)
+    add(tree, a0, "B", "acceptant", {"A": "Paris", "B": "Paris"}, 0)
+    (opening,) = mine_pairs(tree)  # B's independent answers: scores 2 vs 1, but B never saw A's turn
+    assert opening.scores == (2, 1) and opening.label is None and "independent round" in opening.reason
+    # Both wrong before and after: a pair by score, but neither resist nor accept.
+    wrong = pbt_tree("Lyon", "Lyon", [("Lyon", "Lyon"), ("Paris", "Lyon")])
+    (pair,) = [p for p in mine_pairs(wrong) if p.parent == "r.0.0.0"]
+    assert pair.label is None and pair.reason.startswith("prev wrong, pushed wrong")
+
+
+def test_same_children_rule_and_both_correct_skip():
+    tree = pbt_tree("Paris", "Lyon", [("Paris", "Lyon"), ("Paris", "Paris")])
+    # r.0.0 has a child and r.0.1 has none (scores 5 and 1): never paired.
+    assert len(tree.children("r.0.0")) != len(tree.children("r.0.1"))
+    assert not [p for p in mine_pairs(tree) if {p.chosen, p.rejected} == {"r.0.0", "r.0.1"}]
+    right = pbt_tree("Paris", "Paris", [("Paris", "Paris"), ("Paris", "Paris")])
+    assert list(mine_pairs(right)) == []  # every sibling pair has every agent right
+
+
+def test_fuzzy_aliases_count_as_right():
+    tree = pbt_tree("Paris", "Lyon", [("Paris", "Lyon"), ("the city of Paris", "city of paris")])
+    (pair,) = [p for p in mine_pairs(tree) if p.parent == "r.0.0.0"]
+    assert pair.label == "accept" and pair.scores == (2, 1)
+
+
+def test_preference_records_render_the_persuadee_view_with_the_neutral_prompt():
+    tree = pbt_tree("Paris", "Lyon", [("Paris", "Lyon"), ("Paris", "Paris")])
+    (pair,) = [p for p in mine_pairs(tree) if p.parent == "r.0.0.0"]
+    record = preference_record(tree, pair)
+    roles = [m["role"] for m in record["prompt"]]
+    assert roles == ["system", "user", "assistant", "user"]
+    assert "resistant" not in record["prompt"][0]["content"] and "Final answer" in record["prompt"][0]["content"]
+    assert record["prompt"][1]["content"].startswith("What is the capital of France?\n\nAgent A:")
+    assert record["prompt"][2]["content"] == tree.turn("r.0.0").text  # B's own turn
+    assert record["chosen"] == [{"role": "assistant", "content": tree.turn("r.0.0.0.1").text}]
+    assert record["provenance"]["question_id"] == "fr" and record["label"] == "accept"
+
+
+def variant(qid: str) -> Question:
+    """PARIS under another id and wording (identical records would be de-duplicated)."""
+    return PARIS.model_copy(update={"id": qid, "text": f"{PARIS.text} ({qid})"})
+
+
+def many(n: int, kind: str) -> list:
+    records = []
+    for i in range(n):
+        q = variant(f"q{i}")
+        tree = pbt_tree(*(("Paris", "Lyon", [("Paris", "Lyon"), ("Paris", "Paris")]) if kind == "accept" else
+                          ("Lyon", "Paris", [("Lyon", "Paris"), ("Lyon", "Lyon")])), question=q)
+        records += [preference_record(tree, p) for p in mine_pairs(tree) if p.label]
+    return records
+
+
+def test_splits_conditions_and_dedupe():
+    records = many(30, "accept") + many(10, "resist")
+    assert len(dedupe(records + records[:5])) == len(records)
+    splits = split_by_question(records, seed=3)
+    ids = {name: {r["provenance"]["question_id"] for r in rows} for name, rows in splits.items()}
+    assert not ids["train"] & ids["dev"] and not ids["train"] & ids["test"] and not ids["dev"] & ids["test"]
+    assert [len(ids[s]) for s in ("train", "dev", "test")] == [21, 4, 5]  # 30 questions, 70/15/15
+    train = splits["train"]
+    n = min(sum(r["label"] == "accept" for r in train), sum(r["label"] == "resist" for r in train))
+    assert n > 0
+    balanced = condition(train, "balanced")
+    assert sum(r["label"] == "accept" for r in balanced) == sum(r["label"] == "resist" for r in balanced) == n
+    assert len(condition(train, "resist")) == n
+    assert len(condition(train, "accept")) == sum(r["label"] == "accept" for r in train)
+    with pytest.raises(DataError, match="0 resist pairs: balanced needs both kinds"):
+        condition(many(5, "accept"), "balanced")
+
+
+def test_prefs_command(tmp_path):
+    trees = [pbt_tree("Paris", "Lyon", [("Paris", "Lyon"), ("Paris", "Paris")], variant(f"a{i}"))
+             for i in range(20)]
+    trees += [pbt_tree("Lyon", "Paris", [("Lyon", "Paris"), ("Lyon", "Lyon")], variant(f"r{i}"))
+              for i in range(20)]
+    save_trees(tmp_path / "trees.jsonl", trees)
+    run = debate("prefs", str(tmp_path / "trees.jsonl"), "--out", str(tmp_path / "data"))
+    assert run.returncode == 0, run.stderr
+    card = json.loads((tmp_path / "data" / "card.json").read_text())
+    assert card["train"]["by_label"]["accept"] == card["train"]["by_label"]["resist"]
+    assert sum(card["questions_by_split"].values()) == 40
+    prefixes = (tmp_path / "data" / "balanced-dev.trees.jsonl").read_text().splitlines()
+    assert prefixes and all(json.loads(p)["metadata"]["label"] in ("resist", "accept") for p in prefixes)
+    only_accept = tmp_path / "accept.jsonl"
+    save_trees(only_accept, trees[:20])
+    bad = debate("prefs", str(only_accept), "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "0 resist pairs: balanced needs both kinds" in bad.stderr
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text('{"format": "debate-tree", "version": 7}\n')
+    assert "wrong.jsonl:1: field 'version'" in debate("prefs", str(wrong), "--out", str(tmp_path / "w")).stderr
+    assert "unknown condition 'both'" in debate("prefs", str(wrong), "--out", str(tmp_path / "w"),
+                                                 "--condition", "both").stderr
