@@ -60,10 +60,21 @@ class HFChatModel(ChatModel):
         except AttributeError:
             raise EndpointError(f"unknown dtype '{dtype}' (e.g. float32, bfloat16, float16)") from None
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(folder)
-            self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype).to(device).eval()
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype).to(device).eval()
         except (OSError, ValueError) as exc:
             raise EndpointError(f"cannot load the model: {str(exc).splitlines()[0]}", file=str(folder)) from None
+        self._setup(model, tokenizer, device, max_batch_size, f"hf:{folder}")
+
+    @classmethod
+    def from_loaded(cls, model, tokenizer, model_id: str, *, max_batch_size: int = 16) -> HFChatModel:
+        """Wrap a model already in memory (a checkpoint being trained, for example)."""
+        self = cls.__new__(cls)
+        self._setup(model, tokenizer, str(next(model.parameters()).device), max_batch_size, model_id)
+        return self
+
+    def _setup(self, model, tokenizer, device: str, max_batch_size: int, model_id: str) -> None:
+        self.model, self.tokenizer = model, tokenizer
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -72,11 +83,13 @@ class HFChatModel(ChatModel):
         if self.tokenizer.eos_token_id is not None:
             eos_ids.add(self.tokenizer.eos_token_id)
         self.eos_ids = eos_ids
-        # transformers 5 renamed the forward argument `past_key_values` to `cache`.
-        self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        # transformers 5 renamed the forward argument `past_key_values` to `cache` (a peft wrapper
+        # takes **kwargs: look at the model it wraps).
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self._cache_arg = "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
         self.device = device
         self.max_batch_size = max_batch_size
-        self.model_id = f"hf:{folder}"
+        self.model_id = model_id
 
     async def generate(self, requests: Sequence[ChatRequest]) -> list[Reply]:
         return await asyncio.to_thread(self._generate_all, list(requests))

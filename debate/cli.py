@@ -359,6 +359,40 @@ def prefs(
                   f"items; data and card in {out}", style="dim", markup=False)
 
 
+@app.command(name="train")
+def train_command(
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="A folder made by `debate prefs`.")],
+    model: Annotated[Path, typer.Option(help="The base model: a transformers folder.")],
+    out: Annotated[Path, typer.Option(help="Folder for checkpoints, the best adapter and the merged model.")],
+    sft_steps: Annotated[int, typer.Option(min=0, help="SFT steps on the chosen replies (0: skip SFT).")] = 240,
+    dpo_steps: Annotated[int, typer.Option(min=1)] = 200,
+    batch_size: Annotated[int, typer.Option(min=1)] = 4,
+    grad_accum: Annotated[int, typer.Option(min=1)] = 1,
+    dpo_lr: Annotated[float, typer.Option(min=0.0)] = 5e-4,
+    beta: Annotated[float, typer.Option(min=0.0)] = 0.1,
+    save_steps: Annotated[int, typer.Option(min=1, help="Save, and score balanced accuracy on dev, every N "
+                                                         "DPO steps.")] = 50,
+    max_length: Annotated[int, typer.Option(min=32)] = 1024,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """SFT then DPO with LoRA (TRL); the checkpoint with the best balanced accuracy on dev is kept.
+    Re-running the same command resumes from the last checkpoint."""
+
+    from training.trainer import TrainConfig, train  # imports torch, transformers, trl: only here
+
+    config = TrainConfig(sft_steps=sft_steps, dpo_steps=dpo_steps, batch_size=batch_size, grad_accum=grad_accum,
+                         dpo_lr=dpo_lr, beta=beta, save_steps=save_steps, max_length=max_length, seed=seed)
+    summary = train(model, data, out, config)
+    table = Table(title=f"DPO checkpoints by balanced accuracy on dev (best: step {summary['best_step']})")
+    for column in ("step", "+ -> - (resist)", "- -> + (accept)", "balanced"):
+        table.add_column(column, justify="right")
+    for step, rates in summary["checkpoint_scores"].items():
+        table.add_row(step, *("-" if rates.get(k) is None else f"{100 * rates[k]:.1f}"
+                              for k in ("resist", "accept", "balanced")))
+    console.print(table)
+    console.print(f"adapter: {out / 'adapter'}  merged model: {out / 'merged'}", style="dim", markup=False)
+
+
 @app.command()
 def show(
     trees_file: Annotated[Path, typer.Argument(metavar="TREES", help="A JSONL file of dialogue trees (trees.jsonl).")],
