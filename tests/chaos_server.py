@@ -29,13 +29,13 @@ import hashlib
 import json
 import socket
 import struct
-import subprocess
 import sys
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
+
+from experiments.bench.loopback import http_response, running_server
 
 FAULTS = ("429", "500", "503", "timeout", "reset", "truncated", "malformed", "empty")
 ANSWERS = ("alpha", "beta", "gamma")
@@ -78,12 +78,6 @@ def _request_key(body: dict) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
-def _response(status: str, body: bytes, extra: str = "", length: int | None = None) -> bytes:
-    size = len(body) if length is None else length
-    head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n{extra}\r\n"
-    return head.encode() + body
-
-
 async def _serve(chaos: Chaos, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while True:
@@ -97,7 +91,7 @@ async def _serve(chaos: Chaos, reader: asyncio.StreamReader, writer: asyncio.Str
                     chaos.rate = json.loads(body)["rate"]
                 stats = {"attempts": sum(chaos.attempts.values()), "requests": len(chaos.attempts),
                          "served": dict(chaos.served), "authorizations": sorted(chaos.authorizations)}
-                writer.write(_response("200 OK", json.dumps(stats).encode()))
+                writer.write(http_response("200 OK", json.dumps(stats).encode()))
                 await writer.drain()
                 continue
             # Only a digest of the credentials is kept: enough for a test to check which key was sent.
@@ -110,7 +104,7 @@ async def _serve(chaos: Chaos, reader: asyncio.StreamReader, writer: asyncio.Str
                     await asyncio.sleep(chaos.hang)
                 elif fault == "truncated":
                     whole = chaos.reply(request)
-                    writer.write(_response("200 OK", whole[: len(whole) // 2], length=len(whole)))
+                    writer.write(http_response("200 OK", whole[: len(whole) // 2], length=len(whole)))
                     await writer.drain()
                 else:  # SO_LINGER 0: close() sends RST instead of FIN
                     sock = writer.get_extra_info("socket")
@@ -118,13 +112,13 @@ async def _serve(chaos: Chaos, reader: asyncio.StreamReader, writer: asyncio.Str
                 return
             if fault in ("429", "500", "503"):
                 extra = "Retry-After: 1\r\n" if fault == "429" else ""
-                writer.write(_response(f"{fault} Chaos", b'{"error": {"message": "injected fault"}}', extra))
+                writer.write(http_response(f"{fault} Chaos", b'{"error": {"message": "injected fault"}}', extra))
             elif fault == "malformed":
-                writer.write(_response("200 OK", b'{"id": "x", "choices": [{"message": {"con'))
+                writer.write(http_response("200 OK", b'{"id": "x", "choices": [{"message": {"con'))
             elif fault == "empty":
-                writer.write(_response("200 OK", b'{"id": "x", "object": "chat.completion", "choices": []}'))
+                writer.write(http_response("200 OK", b'{"id": "x", "object": "chat.completion", "choices": []}'))
             else:
-                writer.write(_response("200 OK", chaos.reply(request)))
+                writer.write(http_response("200 OK", chaos.reply(request)))
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         pass  # the client closed the connection
@@ -140,19 +134,9 @@ async def main(rate: float, hang: float) -> None:
         await server.serve_forever()
 
 
-@contextmanager
-def running(rate: float, hang: float = 3.0) -> Iterator[str]:
-    """Start a chaos server in a child process; yield its base URL; stop it on leaving."""
-    process = subprocess.Popen([sys.executable, str(Path(__file__)), "--rate", str(rate), "--hang", str(hang)],
-                               stdout=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline() if process.stdout else ""
-        if not line.startswith("listening on "):
-            raise RuntimeError(f"the chaos server did not start (said {line!r})")
-        yield f"http://127.0.0.1:{int(line.split()[-1])}/v1"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def running(rate: float, hang: float = 3.0) -> AbstractContextManager[str]:
+    """Start a chaos server in a child process; a context manager yielding its base URL."""
+    return running_server([sys.executable, str(Path(__file__)), "--rate", str(rate), "--hang", str(hang)])
 
 
 def stats(base_url: str) -> dict:

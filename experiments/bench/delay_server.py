@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
+
+from experiments.bench.loopback import http_response, running_server
 
 
 def _reply(model: str) -> bytes:
@@ -29,11 +29,6 @@ def _reply(model: str) -> bytes:
         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
         "usage": {"prompt_tokens": 1, "completion_tokens": 6, "total_tokens": 7},
     }).encode()
-
-
-def _response(status: str, body: bytes) -> bytes:
-    head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    return head.encode() + body
 
 
 async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
@@ -46,9 +41,9 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, del
             body = await reader.readexactly(length) if length else b""
             if request_line.startswith("POST") and "/chat/completions" in request_line:
                 await asyncio.sleep(delay)
-                writer.write(_response("200 OK", _reply(json.loads(body).get("model", "delay"))))
+                writer.write(http_response("200 OK", _reply(json.loads(body).get("model", "delay"))))
             else:
-                writer.write(_response("404 Not Found", b'{"error": {"message": "not found"}}'))
+                writer.write(http_response("404 Not Found", b'{"error": {"message": "not found"}}'))
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         pass  # the client closed the connection
@@ -63,19 +58,9 @@ async def main(host: str, port: int, delay: float) -> None:
         await server.serve_forever()
 
 
-@contextmanager
-def running(delay: float = 0.05) -> Iterator[str]:
-    """Start the server in a child process and yield its base URL; stop it on leaving."""
-    process = subprocess.Popen([sys.executable, "-m", "experiments.bench.delay_server", "--delay", str(delay)],
-                               stdout=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline() if process.stdout else ""
-        if not line.startswith("listening on "):
-            raise RuntimeError(f"the delay server did not start (said {line!r})")
-        yield f"http://127.0.0.1:{int(line.split()[-1])}/v1"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def running(delay: float = 0.05) -> AbstractContextManager[str]:
+    """Start the server in a child process; a context manager yielding its base URL."""
+    return running_server([sys.executable, "-m", "experiments.bench.delay_server", "--delay", str(delay)])
 
 
 if __name__ == "__main__":
