@@ -330,7 +330,8 @@ def evaluate(
 
 @app.command()
 def prefs(
-    trees_file: Annotated[Path, typer.Argument(metavar="TREES", help="PBT trees (a trees.jsonl from `debate tree`).")],
+    trees_files: Annotated[list[Path], typer.Argument(metavar="TREES...", help="PBT trees (trees.jsonl files "
+                                                      "from `debate tree`); several are pooled.")],
     out: Annotated[Path, typer.Option(help="Folder for the data, its card and the balanced benchmark.")],
     condition: Annotated[str, typer.Option(help="balanced (PBT), resist, accept or all.")] = "balanced",
     threshold: Annotated[float, typer.Option(help="Keep sibling pairs whose score gap is at least this share "
@@ -340,14 +341,17 @@ def prefs(
     seed: Annotated[int, typer.Option(help="Seed of the split and of the trimming.")] = 0,
     formats: Annotated[Optional[list[str]], typer.Option("--format", help="jsonl (always), parquet, hf; "
                                                          "repeatable.")] = None,
+    judge: Annotated[Optional[str], typer.Option(help="Model spec of a judge that must confirm each label "
+                                                      "(the chosen and rejected replies' agree / disagree "
+                                                      "stance); unconfirmed pairs lose their label.")] = None,
 ) -> None:
     """Preference pairs from PBT trees: scores, resist/accept labels, splits by question, conditions."""
 
     if condition not in CONDITIONS:
         raise UserError(f"unknown condition '{condition}' (expected one of {', '.join(CONDITIONS)})",
                         field="--condition")
-    summary = build_preferences(trees_file, out, condition, threshold=threshold, strict=strict, seed=seed,
-                                formats=tuple(dict.fromkeys(["jsonl", *(formats or [])])))
+    summary = build_preferences(trees_files, out, condition, threshold=threshold, strict=strict, seed=seed,
+                                formats=tuple(dict.fromkeys(["jsonl", *(formats or [])])), judge=judge)
     table = Table(title=f"PBT preference data: {condition} ({summary['train']['records']} training records)")
     for column in ("split", "questions", "resist", "accept", "unlabelled"):
         table.add_column(column, justify="left" if column == "split" else "right")
@@ -391,6 +395,63 @@ def train_command(
                               for k in ("resist", "accept", "balanced")))
     console.print(table)
     console.print(f"adapter: {out / 'adapter'}  merged model: {out / 'merged'}", style="dim", markup=False)
+
+
+@app.command()
+def convert(
+    gguf: Annotated[str, typer.Argument(metavar="GGUF", help="A .gguf file, or 'smollm2' (the bundled "
+                                        "SmolLM2-135M-Instruct).")],
+    out: Annotated[Path, typer.Option(help="The transformers model folder to write.")],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+) -> None:
+    """Convert a GGUF model into a transformers folder (float32) that `debate train` and hf: specs use."""
+
+    from training.convert import convert_gguf  # imports torch and transformers: only here
+
+    folder = convert_gguf(gguf, out, overwrite=overwrite)
+    console.print(f"transformers model folder: {folder} (use it as --model, or as hf:{folder})", markup=False)
+
+
+@app.command()
+def pbt(
+    out: Annotated[Path, typer.Option(help="Experiment folder (every stage resumes from it).")] = Path("runs/pbt"),
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Use the first N training questions (default: "
+                                                 "all 240 of sample-train).")] = None,
+    sft_steps: Annotated[int, typer.Option(min=0)] = 30,
+    dpo_steps: Annotated[int, typer.Option(min=1)] = 60,
+    save_steps: Annotated[int, typer.Option(min=1, help="Score balanced accuracy on dev every N DPO steps.")] = 20,
+    eval_limit: Annotated[Optional[int], typer.Option(min=1, help="'Are you sure?' on the first N sample "
+                                                      "open questions (default: all).")] = None,
+    farm: Annotated[Optional[Path], typer.Option(help="The Farm folder (default: $DEBATE_FARM_DIR or "
+                                                 "../shared/data/farm; skipped when absent).")] = None,
+    farm_limit: Annotated[int, typer.Option(min=1, help="Farm questions per subset.")] = 50,
+    seed: Annotated[int, typer.Option()] = 0,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """PBT end to end with SmolLM2 on a CPU: trees -> pairs -> accept-only, resist-only and PBT
+    training -> balanced persuasion, "Are you sure?" and Farm, against the base model."""
+
+    from experiments.pbt import NAMES, PBTConfig, run_pbt  # imports torch and trl: only here
+
+    farm_dir = farm or Path(os.environ.get("DEBATE_FARM_DIR", "../shared/data/farm"))
+    if farm is not None and not farm_dir.is_dir():
+        raise UserError("no such folder", file=str(farm), field="--farm")
+    config = PBTConfig(limit=limit, sft_steps=sft_steps, dpo_steps=dpo_steps, save_steps=save_steps,
+                       eval_limit=eval_limit, farm=str(farm_dir) if farm_dir.is_dir() else None,
+                       farm_limit=farm_limit, seed=seed)
+    if config.farm is None:
+        err_console.print(f"no Farm data at {farm_dir}: the Farm evaluation is skipped", style="yellow",
+                          markup=False)
+    report = run_pbt(config, out, console=err_console, progress=progress)
+    for evaluation, table in report["evaluations"].items():
+        rich_table = Table(title=f"{evaluation} (%)")
+        rich_table.add_column("model")
+        for column in table["columns"]:
+            rich_table.add_column(column, justify="right")
+        for name, values in table["rows"].items():
+            rich_table.add_row(NAMES[name], *("-" if v is None else f"{100 * v:.1f}" for v in values))
+        console.print(rich_table)
+    console.print(f"report: {out / 'report.md'}, {out / 'report.json'}", style="dim", markup=False)
 
 
 @app.command()

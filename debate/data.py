@@ -19,6 +19,8 @@ from debate.records import Question
 from debate.storage import read_lines
 
 SAMPLE_SET = "sample"
+#: Open questions for generating training trees, disjoint from the sample set the evaluations use.
+TRAIN_SET = "sample-train"
 
 
 def _field_of(error: dict[str, Any]) -> str:
@@ -70,11 +72,12 @@ def parse_questions(path: str | Path, rows: Iterable[tuple[int, str]] | None = N
     return questions
 
 
-def sample_questions(kind: str | None = None) -> list[Question]:
-    """The bundled sample set, written for this project (open, yes-no and multiple-choice)."""
-    resource = resources.files("debate") / "samples" / "questions.jsonl"
+def sample_questions(kind: str | None = None, *, file: str = "questions.jsonl") -> list[Question]:
+    """A bundled set, written for this project: the sample set (open, yes-no and multiple-choice)
+    or, with file="train_questions.jsonl", the open questions kept for training trees."""
+    resource = resources.files("debate") / "samples" / file
     text = resource.read_text(encoding="utf-8")
-    questions = parse_questions("debate/samples/questions.jsonl", enumerate(text.split("\n"), 1))
+    questions = parse_questions(f"debate/samples/{file}", enumerate(text.split("\n"), 1))
     return [q for q in questions if kind is None or q.kind == kind]
 
 
@@ -165,8 +168,11 @@ def load_hf_dataset(name: str, split: str = "validation", limit: int | None = No
 
 
 def load_questions(source: str, limit: int | None = None) -> list[Question]:
-    """Questions from a source name: 'sample', 'sample:open', 'farm:FOLDER', 'hf:triviaqa', or a JSONL path."""
-    if source == SAMPLE_SET or source.startswith(SAMPLE_SET + ":"):
+    """Questions from a source name: 'sample', 'sample:open', 'sample-train', 'farm:FOLDER',
+    'hf:triviaqa', or a JSONL path."""
+    if source == TRAIN_SET:
+        questions = sample_questions(file="train_questions.jsonl")
+    elif source == SAMPLE_SET or source.startswith(SAMPLE_SET + ":"):
         kind = source.split(":", 1)[1] if ":" in source else None
         if kind not in (None, "open", "yes-no", "multiple-choice"):
             raise DataError(f"unknown sample kind '{kind}' (expected open, yes-no or multiple-choice)")

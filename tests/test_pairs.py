@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 
 import pytest
+
+from agents.agent import Agent
+from agents.base import ChatModel
+from debate.records import ChatRequest, Reply
+from protocols.engine import Engine
+from protocols.recursive import RecursiveTree
+from training.judge import confirm_labels, read_stance
 
 from debate.errors import DataError
 from debate.records import Question, Turn
@@ -153,3 +161,86 @@ def test_prefs_command(tmp_path):
     assert "wrong.jsonl:1: field 'version'" in debate("prefs", str(wrong), "--out", str(tmp_path / "w")).stderr
     assert "unknown condition 'both'" in debate("prefs", str(wrong), "--out", str(tmp_path / "w"),
                                                  "--condition", "both").stderr
+
+
+
+class Scripted(ChatModel):
+    """Replies from a script of the request (a real engine run without sampling)."""
+
+    model_id = "scripted"
+
+    def __init__(self, script: Callable[[ChatRequest], str]):
+        self.script = script
+
+    async def generate(self, requests: Sequence[ChatRequest]) -> list[Reply]:
+        return [Reply(text=self.script(r), model=self.model_id) for r in requests]
+
+
+def b_replies(opening: str, later: dict[str, str]) -> Callable[[ChatRequest], str]:
+    """A says Paris with every persona; B answers `opening` first (question only), then by persona."""
+    def script(request: ChatRequest) -> str:
+        if request.persona in ("neutral", "logical", "emotional", "credibility"):
+            return f"It is Paris ({request.persona})."
+        return opening if len(request.messages) <= 2 else later[request.persona]
+    return script
+
+
+def engine_tree(script: Callable[[ChatRequest], str]) -> DialogueTree:
+    model = Scripted(script)
+    trees: list[DialogueTree] = []
+    Engine(RecursiveTree(), {"A": Agent("A", model), "B": Agent("B", model)}).run([PARIS], trees.append)
+    return trees[0]
+
+
+def test_agree_and_disagree_replies_are_resolved_before_labelling():
+    # A pushes the right answer at B, who was wrong: the acceptant reply only says "I agree" and
+    # stands for A's answer; the resistant reply only says "I disagree" and keeps B's own.
+    tree = engine_tree(b_replies("Lyon.", {"resistant": "I disagree.", "acceptant": "I agree with you."}))
+    assert len(tree.nodes()) == 21
+    pairs = [p for p in mine_pairs(tree) if tree.level(p.chosen) == 3]
+    assert len(pairs) == 6  # one per level-2 node (3 personas x the two level-1 branches)
+    for pair in pairs:
+        assert pair.label == "accept" and pair.scores == (2, 1)
+        chosen, rejected = tree.turn(pair.chosen), tree.turn(pair.rejected)
+        assert (chosen.read.special, chosen.answers["B"]) == ("Agree", "Paris")
+        assert (rejected.read.special, rejected.answers["B"]) == ("Disagree", "Lyon")
+    # Swapped scripts: the "agreeing" reply is now the resistant persona's, and the pair flips.
+    swapped = engine_tree(b_replies("Lyon.", {"resistant": "I agree with you.", "acceptant": "I disagree."}))
+    for pair in (p for p in mine_pairs(swapped) if swapped.level(p.chosen) == 3):
+        assert pair.label == "accept" and swapped.turn(pair.chosen).persona == "resistant"
+
+
+class Stances(ChatModel):
+    """A judge that calls a reply agreeing when it says 'agree' (and not 'disagree')."""
+
+    model_id = "stances"
+
+    def __init__(self):
+        self.seen = 0
+
+    async def generate(self, requests: Sequence[ChatRequest]) -> list[Reply]:
+        self.seen += len(requests)
+        replies = []
+        for request in requests:
+            reply = request.messages[-1].content.split("replied: ", 1)[1].split("\n\n", 1)[0].lower()
+            replies.append(Reply(text="Disagree." if "disagree" in reply or "lyon" in reply else "Agree",
+                                 model=self.model_id))
+        return replies
+
+
+def test_the_judge_confirms_or_unlabels_pairs():
+    assert (read_stance("Agree."), read_stance("I disagree"), read_stance("Agree? Disagree?"), read_stance("?")) == \
+        ("Agree", "Disagree", None, None)
+    tree = engine_tree(b_replies("Lyon.", {"resistant": "I disagree.", "acceptant": "I agree with you."}))
+    pairs = [p for p in mine_pairs(tree) if p.label]
+    judge = Stances()
+    judged = confirm_labels([(tree, p) for p in pairs], judge)
+    assert judge.seen == 2 * len(pairs)
+    assert all(p.label == "accept" and v == ("Agree", "Disagree") for p, v in judged)
+    # A pair whose chosen reply the judge reads as disagreeing is not confirmed.
+    odd = engine_tree(b_replies("Lyon.", {"resistant": "Lyon.", "acceptant": "Paris, I disagree with my old self."}))
+    odd_pairs = [p for p in mine_pairs(odd) if p.label == "accept"]
+    assert odd_pairs
+    for pair, verdicts in confirm_labels([(odd, p) for p in odd_pairs], Stances()):
+        assert pair.label is None and verdicts == ("Disagree", "Disagree")
+        assert pair.reason == "judge did not confirm accept: chosen Disagree, rejected Disagree"

@@ -5,6 +5,9 @@ second run resumes."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,3 +69,28 @@ def test_train_refuses_bad_input(tmp_path, prefs_data, tiny_model_dir):
     assert not (tmp_path / "o").exists()
     card = json.loads((prefs_data / "card.json").read_text())
     assert card["train"]["by_label"]["accept"] == card["train"]["by_label"]["resist"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("crash_at", ["train-scored:1", "train-saved:1"])
+def test_training_killed_mid_run_resumes_to_the_same_end(tiny_model_dir, prefs_data, tmp_path, crash_at):
+    """SIGKILL after the first DPO checkpoint is scored, or after the models are saved but before
+    the summary: the same command again finishes the run with every checkpoint scored once."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "debate.cli", "train", str(prefs_data), "--model", str(tiny_model_dir),
+               "--out", str(out), "--sft-steps", "4", "--dpo-steps", "8", "--save-steps", "4", "--max-length", "512"]
+    killed = subprocess.run(command, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "DEBATE_CRASH_AT": crash_at})
+    assert killed.returncode == -9, killed.stderr
+    assert not (out / "training.json").exists()
+    scored_before = json.loads((out / "scores.json").read_text())
+    assert set(scored_before) == ({"4"} if crash_at == "train-scored:1" else {"4", "8"})
+
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads((out / "training.json").read_text())
+    assert set(summary["checkpoint_scores"]) == {"4", "8"}
+    assert {k: summary["checkpoint_scores"][k] for k in scored_before} == scored_before  # not rescored
+    assert len(summary["dpo_loss"]) == 8 and len(summary["sft_loss"]) == 4  # the logs span both runs
+    assert (out / "adapter" / "adapter_config.json").is_file() and (out / "merged" / "config.json").is_file()
+    assert not list(out.rglob("*.tmp"))

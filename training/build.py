@@ -14,40 +14,65 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
+from agents.registry import check_spec, close_all, load_model
 from debate.errors import DataError, UserError
 from debate.storage import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from debate.tree import iter_trees
 from training.datasets import (Condition, balanced_items, benchmark_prefix, card, condition, dedupe,
                                preference_record, sft_record, split_by_question)
+from training.judge import confirm_labels
 from training.pairs import mine_pairs
 
 FORMATS = ("jsonl", "parquet", "hf")
 
 
-def build_preferences(trees_path: str | Path, out: str | Path, kind: Condition = "balanced", *,
-                      threshold: float = 0.5, strict: bool = False, seed: int = 0,
-                      formats: tuple[str, ...] = ("jsonl",)) -> dict[str, Any]:
+def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str | Path, kind: Condition = "balanced",
+                      *, threshold: float = 0.5, strict: bool = False, seed: int = 0,
+                      formats: tuple[str, ...] = ("jsonl",), judge: str | None = None) -> dict[str, Any]:
+    """Mine, label (and optionally judge) the pairs of one or more tree files, then write the data."""
+    paths = [trees_paths] if isinstance(trees_paths, (str, Path)) else list(trees_paths)
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise UserError(f"unknown format '{unknown[0]}' (expected one of {', '.join(FORMATS)})", field="--format")
     if not 0 < threshold <= 1:
         raise UserError("must be in (0, 1]", field="--threshold")
+    if judge is not None:
+        check_spec(judge)
     out = Path(out)
-    records, trees = [], {}
-    for tree in iter_trees(trees_path):
-        for pair in mine_pairs(tree, threshold=threshold, strict=strict):
-            if pair.label is not None or kind == "all":
-                records.append(preference_record(tree, pair))
-                trees[tree.tree_id] = tree
-    if not trees and not records:
-        raise DataError("no preference pairs in these trees (every sibling pair was skipped)", file=str(trees_path))
+    mined, trees = [], {}
+    for path in paths:
+        for tree in iter_trees(path):
+            for pair in mine_pairs(tree, threshold=threshold, strict=strict):
+                if pair.label is not None or kind == "all":
+                    mined.append((tree, pair))
+                    trees[tree.tree_id] = tree
+    if not mined:
+        raise DataError("no preference pairs in these trees (every sibling pair was skipped)",
+                        file=", ".join(map(str, paths)))
+    verdicts: list[tuple[str | None, str | None] | None] = [None] * len(mined)
+    if judge is not None:
+        try:
+            judged = confirm_labels(mined, load_model(judge))
+        finally:
+            close_all()
+        mined = [(tree, pair) for (tree, _), (pair, _) in zip(mined, judged)]
+        verdicts = [v for _, v in judged]
+    records = []
+    for (tree, pair), verdict in zip(mined, verdicts):
+        if pair.label is not None or kind == "all":
+            record = preference_record(tree, pair)
+            if verdict is not None:
+                record["provenance"]["judge"] = list(verdict)
+            records.append(record)
     splits = split_by_question(dedupe(records), seed=seed)
     train = condition(splits["train"], kind, seed=seed)
     held_out = {name: balanced_items(splits[name], seed=seed) for name in ("dev", "test")}
     summary = card(splits, train, kind)
-    summary.update({"threshold": threshold, "strict": strict, "seed": seed, "trees": str(trees_path),
+    summary.update({"threshold": threshold, "strict": strict, "seed": seed, "trees": [str(p) for p in paths],
+                    "judge": judge,
                     "benchmark": {name: len(items) for name, items in held_out.items()}})
     atomic_write_jsonl(out / "train.jsonl", train)
     atomic_write_jsonl(out / "sft_train.jsonl", [sft_record(r) for r in train])
@@ -79,9 +104,11 @@ def _write_datasets(out: Path, splits: dict[str, list[dict[str, Any]]], formats:
 
 
 def _card_markdown(summary: dict[str, Any]) -> str:
+    sources = ", ".join(f"`{t}`" for t in summary["trees"])
+    judged = f", labels confirmed by the judge `{summary['judge']}`" if summary["judge"] else ""
     lines = [f"# PBT preference data ({summary['condition']})", "",
-             f"From `{summary['trees']}`, threshold {summary['threshold']}"
-             f"{' (strict)' if summary['strict'] else ''}, seed {summary['seed']}.", "",
+             f"From {sources}, threshold {summary['threshold']}{' (strict)' if summary['strict'] else ''}, "
+             f"seed {summary['seed']}{judged}.", "",
              "| split | questions | resist | accept | unlabelled |", "|---|---|---|---|---|"]
     for name, counts in summary["pairs_by_split"].items():
         lines.append(f"| {name} | {summary['questions_by_split'][name]} | {counts.get('resist', 0)} | "

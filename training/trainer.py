@@ -18,11 +18,14 @@ are settings.
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from debate import crash
 from debate.errors import DataError, EndpointError
 from debate.storage import atomic_write_json, read_lines
 from debate.tree import iter_trees
@@ -117,22 +120,26 @@ def train(model_path: str | Path, data: str | Path, out: str | Path, config: Tra
                   bf16=False, seed=config.seed, gradient_checkpointing=False, disable_tqdm=True)
     summary: dict[str, Any] = {"model": str(model_path), "data": str(data), "config": config.model_dump()}
 
-    # 1. SFT on the chosen replies, then merge.
+    # 1. SFT on the chosen replies, then merge. The merged folder appears (by rename) only when
+    # complete, so its presence means the stage is done.
     base_for_dpo = model_path
     if config.sft_steps:
         sft_dir = out / "sft"
-        sft_rows = [{"messages": r["messages"]} for r in _records(data / "sft_train.jsonl")]
-        trainer = SFTTrainer(model=str(model_path), processing_class=tokenizer, peft_config=lora,
-                             train_dataset=datasets.Dataset.from_list(sft_rows),
-                             args=SFTConfig(output_dir=str(sft_dir / "checkpoints"), max_steps=config.sft_steps,
-                                            learning_rate=config.sft_lr, max_length=config.max_length, **common))
-        trainer.train(resume_from_checkpoint=_last_checkpoint(sft_dir / "checkpoints"))
-        summary["sft_loss"] = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-        trainer.model.merge_and_unload().save_pretrained(sft_dir / "merged")
-        tokenizer.save_pretrained(sft_dir / "merged")
+        if not (sft_dir / "merged" / "config.json").is_file():
+            sft_rows = [{"messages": r["messages"]} for r in _records(data / "sft_train.jsonl")]
+            _fit(lambda: SFTTrainer(model=str(model_path), processing_class=tokenizer, peft_config=lora,
+                                    train_dataset=datasets.Dataset.from_list(sft_rows),
+                                    args=SFTConfig(output_dir=str(sft_dir / "checkpoints"), max_steps=config.sft_steps,
+                                                   learning_rate=config.sft_lr, max_length=config.max_length,
+                                                   **common)),
+                 sft_dir / "checkpoints", config.sft_steps)
+            final = AutoPeftModelForCausalLM.from_pretrained(str(sft_dir / "checkpoints" / f"checkpoint-{config.sft_steps}"))
+            _save_model(final.merge_and_unload(), tokenizer, sft_dir / "merged")
+        summary["sft_loss"] = _losses(sft_dir / "checkpoints" / f"checkpoint-{config.sft_steps}")
         base_for_dpo = sft_dir / "merged"
 
-    # 2. DPO from the SFT model, checkpoints scored by balanced accuracy on dev.
+    # 2. DPO from the SFT model, checkpoints scored by balanced accuracy on dev. The trainer saves
+    # (and the callback scores) every `save_steps` and at the last step.
     dpo_dir = out / "dpo"
     dev_trees = data / "balanced-dev.trees.jsonl"
     scores = _earlier_scores(out)  # checkpoints scored by an earlier, interrupted run
@@ -140,38 +147,63 @@ def train(model_path: str | Path, data: str | Path, out: str | Path, config: Tra
     def score(step: int, model: Any) -> None:
         scores[step] = balanced_accuracy(model, tokenizer, dev_trees, config.eval_max_tokens)
         atomic_write_json(out / "scores.json", {str(k): v for k, v in sorted(scores.items())})
+        crash.point("train-scored")
 
     class BalancedAccuracy(TrainerCallback):
         def on_save(self, args, state, control, model=None, **kwargs):  # noqa: ANN001 - TrainerCallback API
             score(state.global_step, model)
 
     pref_rows = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in _records(data / "train.jsonl")]
-    trainer = DPOTrainer(model=str(base_for_dpo), processing_class=tokenizer, peft_config=lora,
-                         train_dataset=datasets.Dataset.from_list(pref_rows), callbacks=[BalancedAccuracy()],
-                         args=DPOConfig(output_dir=str(dpo_dir / "checkpoints"), max_steps=config.dpo_steps,
-                                        learning_rate=config.dpo_lr, beta=config.beta, loss_type="sigmoid",
-                                        max_length=config.max_length, **common))
-    trainer.train(resume_from_checkpoint=_last_checkpoint(dpo_dir / "checkpoints"))
-    summary["dpo_loss"] = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    if trainer.state.global_step not in scores:  # the final step, when it was not a save step
-        trainer.save_model(str(dpo_dir / "checkpoints" / f"checkpoint-{trainer.state.global_step}"))
-        score(trainer.state.global_step, trainer.model)
+    _fit(lambda: DPOTrainer(model=str(base_for_dpo), processing_class=tokenizer, peft_config=lora,
+                            train_dataset=datasets.Dataset.from_list(pref_rows), callbacks=[BalancedAccuracy()],
+                            args=DPOConfig(output_dir=str(dpo_dir / "checkpoints"), max_steps=config.dpo_steps,
+                                           learning_rate=config.dpo_lr, beta=config.beta, loss_type="sigmoid",
+                                           max_length=config.max_length, **common)),
+         dpo_dir / "checkpoints", config.dpo_steps)
+    for checkpoint in sorted((dpo_dir / "checkpoints").glob("checkpoint-*")):
+        step = _step(checkpoint)
+        if step not in scores:  # saved, then killed before its score was written
+            score(step, AutoPeftModelForCausalLM.from_pretrained(str(checkpoint)))
+    summary["dpo_loss"] = _losses(dpo_dir / "checkpoints" / f"checkpoint-{config.dpo_steps}")
     best = max(scores, key=lambda step: (scores[step]["balanced"] or -1.0, step))
     summary.update({"checkpoint_scores": {str(k): v for k, v in sorted(scores.items())}, "best_step": best})
 
     # 3. The best adapter, and the merged model (the base it was trained on plus the adapter).
     chosen = AutoPeftModelForCausalLM.from_pretrained(str(dpo_dir / "checkpoints" / f"checkpoint-{best}"))
-    chosen.save_pretrained(out / "adapter")
-    chosen.merge_and_unload().save_pretrained(out / "merged")
-    tokenizer.save_pretrained(out / "adapter")
-    tokenizer.save_pretrained(out / "merged")
+    _save_model(chosen, tokenizer, out / "adapter")
+    _save_model(chosen.merge_and_unload(), tokenizer, out / "merged")
+    crash.point("train-saved")
     atomic_write_json(out / "training.json", summary)
     return summary
 
 
-def _last_checkpoint(folder: Path) -> str | None:
-    steps = sorted((int(p.name.split("-")[1]), p) for p in folder.glob("checkpoint-*") if p.name.split("-")[1].isdigit())
-    return str(steps[-1][1]) if steps else None
+def _step(checkpoint: Path) -> int:
+    return int(checkpoint.name.split("-")[1])
+
+
+def _fit(make_trainer: Callable[[], Any], checkpoints: Path, max_steps: int) -> None:
+    """Train to `max_steps`, resuming from the last checkpoint. A finished stage is left alone:
+    resumed from its final checkpoint, transformers trains one step past it."""
+    found = sorted(checkpoints.glob("checkpoint-*"), key=_step) if checkpoints.is_dir() else []
+    if found and _step(found[-1]) >= max_steps:
+        return
+    make_trainer().train(resume_from_checkpoint=str(found[-1]) if found else None)
+
+
+def _losses(checkpoint: Path) -> list[float]:
+    """The training losses logged up to a checkpoint (across interrupted runs)."""
+    state = json.loads((checkpoint / "trainer_state.json").read_text())
+    return [h["loss"] for h in state["log_history"] if "loss" in h]
+
+
+def _save_model(model: Any, tokenizer: Any, folder: Path) -> None:
+    """Write a model (or adapter) folder beside its place, then rename it in."""
+    staging = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
 
 
 def _earlier_scores(out: Path) -> dict[int, dict[str, float | None]]:

@@ -1,0 +1,173 @@
+"""PBT end to end with a real model on a CPU (`debate pbt`).
+
+1. **Base model**: the bundled SmolLM2-135M-Instruct GGUF converted to a transformers folder.
+2. **Trees**: PBT trees (1-2-6-12, temperature 0.7) from SmolLM2 served by llama.cpp on the
+   training questions (`sample-train`, disjoint from the evaluation questions), twice: once with
+   A reading the question's context passage, once with B reading it. The same model is its own
+   partner, so two strengths come from information: an informed speaker who pushes the right
+   answer gives accept pairs, an uninformed one who pushes a wrong answer at an informed
+   listener gives resist pairs.
+3. **Data**: the pooled trees -> pairs -> accept-only, resist-only and balanced (PBT) training
+   sets, all with the same split by question, so the three share one dev and one test set.
+4. **Training**: SFT then DPO with LoRA for each condition, checkpoints chosen by balanced
+   accuracy on dev.
+5. **Evaluation**, base vs accept-only vs resist-only vs PBT, all through transformers with
+   the same float32 weights: balanced persuasion on the test split, "Are you sure?" on the
+   sample open questions, and Farm misinformation when the Farm data is present.
+
+Every stage is resumable: run the same command again and finished stages are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+
+from agents.registry import close_all
+from debate.errors import DataError
+from debate.storage import atomic_write_json, atomic_write_text
+from experiments.evaluations import farm_questions, figures, run_evaluation
+from protocols.config import parse_config
+from protocols.run import execute
+
+CONDITIONS = ("accept", "resist", "balanced")
+NAMES = {"base": "base", "accept": "accept-only", "resist": "resist-only", "balanced": "PBT (balanced)"}
+
+
+class PBTConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    questions: str = "sample-train"
+    limit: int | None = Field(default=None, ge=1)
+    tree_temperature: float = Field(default=0.7, ge=0)
+    tree_max_tokens: int = Field(default=64, ge=8)
+    seed: int = 0
+    sft_steps: int = Field(default=30, ge=0)
+    dpo_steps: int = Field(default=60, ge=1)
+    batch_size: int = Field(default=4, ge=1)
+    save_steps: int = Field(default=20, ge=1)
+    max_length: int = Field(default=768, ge=64)
+    eval_questions: str = "sample:open"
+    eval_limit: int | None = Field(default=None, ge=1)
+    farm: str | None = None
+    farm_limit: int = Field(default=25, ge=1)
+    eval_max_tokens: int = Field(default=48, ge=8)
+
+
+def _stage(console: Console | None, text: str) -> None:
+    if console is not None:
+        console.print(f"[bold]pbt[/bold] {text}")
+
+
+def _trees(config: PBTConfig, out: Path, informed: str, console: Console | None, progress: bool) -> Path:
+    agents = {name: {"model": "gguf:smollm2", "temperature": config.tree_temperature,
+                     "max_tokens": config.tree_max_tokens, "informed": name == informed} for name in ("A", "B")}
+    run = parse_config({"protocol": {"kind": "tree"}, "questions": config.questions, "limit": config.limit,
+                        "seed": config.seed, "agents": agents}, "debate pbt")
+    result = execute(run, out / f"trees-{informed}-informed", console=console, progress=progress)
+    if result.failed:
+        raise DataError(f"{result.failed} trees failed; re-run to retry them", file=str(result.out / "failed.jsonl"))
+    return result.out / "trees.jsonl"
+
+
+def run_pbt(config: PBTConfig, out: str | Path, *, console: Console | None = None,
+            progress: bool = True) -> dict[str, Any]:
+    from training.build import build_preferences
+    from training.convert import convert_gguf
+    from training.trainer import TrainConfig, train
+
+    out = Path(out)
+    timings: dict[str, float] = {}
+
+    def timed(name: str, started: float) -> None:
+        timings[name] = round(time.monotonic() - started, 1)
+
+    started = time.monotonic()
+    _stage(console, "converting SmolLM2 (GGUF) to a transformers folder")
+    base = convert_gguf("smollm2", out / "base-hf")
+    timed("convert", started)
+
+    started = time.monotonic()
+    _stage(console, "trees, A informed and B informed (llama.cpp)")
+    tree_files = [_trees(config, out, informed, console, progress) for informed in ("A", "B")]
+    close_all()
+    timed("trees", started)
+
+    started = time.monotonic()
+    cards = {}
+    for condition in CONDITIONS:
+        cards[condition] = build_preferences(tree_files, out / f"data-{condition}", condition, seed=config.seed)
+    timed("prefs", started)
+    _stage(console, f"pairs by split: {json.dumps(cards['balanced']['pairs_by_split'])}")
+
+    models = {"base": base}
+    train_config = TrainConfig(sft_steps=config.sft_steps, dpo_steps=config.dpo_steps, batch_size=config.batch_size,
+                               save_steps=config.save_steps, max_length=config.max_length,
+                               eval_max_tokens=config.eval_max_tokens, seed=config.seed)
+    training = {}
+    for condition in CONDITIONS:
+        started = time.monotonic()
+        _stage(console, f"training {NAMES[condition]} ({cards[condition]['train']['records']} records)")
+        folder = out / f"model-{condition}"
+        done = folder / "training.json"
+        training[condition] = (json.loads(done.read_text()) if done.is_file()
+                               else train(base, out / f"data-{condition}", folder, train_config))
+        models[condition] = folder / "merged"
+        timed(f"train-{condition}", started)
+
+    specs = {name: f"hf:{path}" for name, path in models.items()}
+    evaluations = {"balanced": str(out / "data-balanced" / "balanced-test.trees.jsonl"),
+                   "ays": config.eval_questions}
+    if config.farm is not None:
+        evaluations["farm"] = str(farm_questions(config.farm, out / "eval-farm", config.farm_limit))
+    reports = {}
+    for evaluation, questions in evaluations.items():
+        started = time.monotonic()
+        _stage(console, f"evaluating {evaluation}")
+        limit = config.eval_limit if evaluation == "ays" else None
+        reports[evaluation] = run_evaluation(evaluation, list(specs.values()), out / f"eval-{evaluation}",
+                                             questions=questions, limit=limit, seed=config.seed,
+                                             max_tokens=config.eval_max_tokens, console=console, progress=progress)
+        close_all()
+        timed(f"eval-{evaluation}", started)
+
+    report = {"config": config.model_dump(), "models": {name: str(path) for name, path in models.items()},
+              "cards": cards, "training": {c: {k: training[c].get(k) for k in ("best_step", "checkpoint_scores",
+                                                                              "sft_loss", "dpo_loss")}
+                                           for c in CONDITIONS},
+              "evaluations": {e: _rows(r, specs) for e, r in reports.items()}, "timings_s": timings}
+    atomic_write_json(out / "report.json", report)
+    atomic_write_text(out / "report.md", report_markdown(report))
+    return report
+
+
+def _rows(report: dict[str, Any], specs: dict[str, str]) -> dict[str, Any]:
+    columns, rows = figures(report)
+    return {"columns": columns, "rows": {name: rows[spec] for name, spec in specs.items()},
+            "questions": {name: report["models"][spec].get("questions") for name, spec in specs.items()}}
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    """One table per evaluation (percentages), then the pair counts and the timings."""
+    lines = ["# PBT end to end: SmolLM2-135M-Instruct on a CPU", ""]
+    for evaluation, table in report["evaluations"].items():
+        lines += [f"## {evaluation}", "", "| model | " + " | ".join(table["columns"]) + " |",
+                  "|---|" + "---|" * len(table["columns"])]
+        for name, values in table["rows"].items():
+            cells = ["-" if v is None else f"{100 * v:.1f}" for v in values]
+            lines.append(f"| {NAMES[name]} | " + " | ".join(cells) + " |")
+        lines.append("")
+    card = report["cards"]["balanced"]
+    lines += ["## Pairs (all splits)", "", "| split | resist | accept | unlabelled |", "|---|---|---|---|"]
+    for split, counts in card["pairs_by_split"].items():
+        lines.append(f"| {split} | {counts.get('resist', 0)} | {counts.get('accept', 0)} | "
+                     f"{counts.get('unlabelled', 0)} |")
+    lines += ["", "Training records: " + ", ".join(f"{NAMES[c]} {report['cards'][c]['train']['records']}"
+                                                  for c in CONDITIONS) + ".", "",
+              "Wall time (s): " + ", ".join(f"{k} {v}" for k, v in report["timings_s"].items()) + ".", ""]
+    return "\n".join(lines)
