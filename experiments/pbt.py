@@ -2,10 +2,10 @@
 
 1. **Base model**: the bundled SmolLM2-135M-Instruct GGUF converted to a transformers folder.
 2. **Trees**: PBT trees (1-2-6-12, temperature 0.7) from SmolLM2 served by llama.cpp on the
-   training questions (`sample-train`, disjoint from the evaluation questions), twice: once with
-   A reading the question's context passage, once with B reading it. The same model is its own
-   partner, so two strengths come from information: an informed speaker who pushes the right
-   answer gives accept pairs, an uninformed one who pushes a wrong answer at an informed
+   training questions (`sample-train`, disjoint from the evaluation questions). The same model is
+   its own partner, so the two strengths come from information: on half the questions A reads
+   the question's context passage, on the other half B does. An informed speaker pushing the
+   right answer gives accept pairs; an uninformed one pushing a wrong answer at an informed
    listener gives resist pairs.
 3. **Data**: the pooled trees -> pairs -> accept-only, resist-only and balanced (PBT) training
    sets, all with the same split by question, so the three share one dev and one test set.
@@ -30,7 +30,8 @@ from rich.console import Console
 
 from agents.registry import close_all
 from debate.errors import DataError
-from debate.storage import atomic_write_json, atomic_write_text
+from debate.data import load_questions
+from debate.storage import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from experiments.evaluations import farm_questions, figures, run_evaluation
 from protocols.config import parse_config
 from protocols.run import execute
@@ -55,7 +56,7 @@ class PBTConfig(BaseModel):
     eval_questions: str = "sample:open"
     eval_limit: int | None = Field(default=None, ge=1)
     farm: str | None = None
-    farm_limit: int = Field(default=25, ge=1)
+    farm_limit: int = Field(default=50, ge=1)
     eval_max_tokens: int = Field(default=48, ge=8)
 
 
@@ -64,15 +65,22 @@ def _stage(console: Console | None, text: str) -> None:
         console.print(f"[bold]pbt[/bold] {text}")
 
 
-def _trees(config: PBTConfig, out: Path, informed: str, console: Console | None, progress: bool) -> Path:
-    agents = {name: {"model": "gguf:smollm2", "temperature": config.tree_temperature,
-                     "max_tokens": config.tree_max_tokens, "informed": name == informed} for name in ("A", "B")}
-    run = parse_config({"protocol": {"kind": "tree"}, "questions": config.questions, "limit": config.limit,
-                        "seed": config.seed, "agents": agents}, "debate pbt")
-    result = execute(run, out / f"trees-{informed}-informed", console=console, progress=progress)
-    if result.failed:
-        raise DataError(f"{result.failed} trees failed; re-run to retry them", file=str(result.out / "failed.jsonl"))
-    return result.out / "trees.jsonl"
+def _trees(config: PBTConfig, out: Path, console: Console | None, progress: bool) -> list[Path]:
+    """Trees for every question, A informed on the even ones and B on the odd ones (one run each)."""
+    questions = load_questions(config.questions, config.limit)
+    files = []
+    for informed, share in (("A", questions[0::2]), ("B", questions[1::2])):
+        agents = {name: {"model": "gguf:smollm2", "temperature": config.tree_temperature,
+                         "max_tokens": config.tree_max_tokens, "informed": name == informed} for name in ("A", "B")}
+        source = atomic_write_jsonl(out / f"questions-{informed}-informed.jsonl", share)
+        run = parse_config({"protocol": {"kind": "tree"}, "questions": str(source), "seed": config.seed,
+                            "agents": agents}, "debate pbt")
+        result = execute(run, out / f"trees-{informed}-informed", console=console, progress=progress)
+        if result.failed:
+            raise DataError(f"{result.failed} trees failed; re-run to retry them",
+                            file=str(result.out / "failed.jsonl"))
+        files.append(result.out / "trees.jsonl")
+    return files
 
 
 def run_pbt(config: PBTConfig, out: str | Path, *, console: Console | None = None,
@@ -93,8 +101,8 @@ def run_pbt(config: PBTConfig, out: str | Path, *, console: Console | None = Non
     timed("convert", started)
 
     started = time.monotonic()
-    _stage(console, "trees, A informed and B informed (llama.cpp)")
-    tree_files = [_trees(config, out, informed, console, progress) for informed in ("A", "B")]
+    _stage(console, "trees from SmolLM2 (llama.cpp), A informed on half the questions, B on the other half")
+    tree_files = _trees(config, out, console, progress)
     close_all()
     timed("trees", started)
 

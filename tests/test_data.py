@@ -27,6 +27,17 @@ def test_sample_set_is_complete_and_self_consistent():
     assert load_questions("sample:yes-no") == kinds["yes-no"]
 
 
+def test_training_questions_are_consistent_and_disjoint_from_the_evaluation_set():
+    train = load_questions("sample-train")
+    assert len(train) == 240 and len({q.id for q in train}) == 240
+    assert {q.kind for q in train} == {"open"} and {q.source for q in train} == {"sample-train"}
+    for q in train:
+        assert q.wrong_answers and not is_correct(q.wrong_answers[0], q.gold, fuzzy=True), q.id
+        assert any(f" {normalize(g)} " in f" {normalize(q.context or '')} " for g in q.gold), q.id
+    # PBT trees come from these; the evaluations ask the sample set: no question in both.
+    assert not {normalize(q.text) for q in train} & {normalize(q.text) for q in sample_questions()}
+
+
 def _write(tmp_path, lines):
     path = tmp_path / "q.jsonl"
     path.write_bytes(b"".join(lines))

@@ -29,7 +29,8 @@ def add(tree: DialogueTree, parent: str, speaker: str, persona: str, answers: di
                                       answers=answers), round=round_)
 
 
-def pbt_tree(a_first: str, b_first: str, leaves: list[tuple[str, str]], question: Question = PARIS) -> DialogueTree:
+def pbt_tree(a_first: str, b_first: str, leaves: list[tuple[str, str]], question: Question = PARIS,
+             leaf_texts: tuple[str, str] = ("", "")) -> DialogueTree:
     """A 1-2-3-2 slice of a PBT tree: A, then B resistant / acceptant (independent), then A logical
     under the resistant branch, then B resistant / acceptant with the given leaf answers."""
     tree = DialogueTree(question, tree_id=f"t-{a_first}-{b_first}-{question.id}")
@@ -37,8 +38,8 @@ def pbt_tree(a_first: str, b_first: str, leaves: list[tuple[str, str]], question
     b_res = add(tree, a0, "B", "resistant", {"A": a_first, "B": b_first}, 0)
     add(tree, a0, "B", "acceptant", {"A": a_first, "B": b_first}, 0)
     a1 = add(tree, b_res, "A", "logical", {"A": a_first, "B": b_first}, 1)
-    for persona, (a_answer, b_answer) in zip(("resistant", "acceptant"), leaves):
-        add(tree, a1, "B", persona, {"A": a_answer, "B": b_answer}, 2)
+    for persona, (a_answer, b_answer), text in zip(("resistant", "acceptant"), leaves, leaf_texts):
+        add(tree, a1, "B", persona, {"A": a_answer, "B": b_answer}, 2, text)
     return tree
 
 
@@ -161,7 +162,49 @@ def test_prefs_command(tmp_path):
     assert "wrong.jsonl:1: field 'version'" in debate("prefs", str(wrong), "--out", str(tmp_path / "w")).stderr
     assert "unknown condition 'both'" in debate("prefs", str(wrong), "--out", str(tmp_path / "w"),
                                                  "--condition", "both").stderr
+    no_gold = json.loads(trees[0].to_json())
+    no_gold["question"]["gold"] = []
+    (tmp_path / "no_gold.jsonl").write_text(json.dumps(no_gold) + "\n")
+    refused = debate("prefs", str(tmp_path / "no_gold.jsonl"), "--out", str(tmp_path / "g"))
+    assert refused.returncode == 2 and "no_gold.jsonl:1: field 'question.gold': List should have at least 1 item" \
+        in refused.stderr and not (tmp_path / "g").exists()
+    judged = debate("prefs", str(tmp_path / "trees.jsonl"), "--out", str(tmp_path / "j"), "--judge", "sim:nope")
+    assert judged.returncode == 2 and "unknown sim preset 'nope'" in judged.stderr and not (tmp_path / "j").exists()
+    # Several tree files are pooled: the same trees in two files give the same data.
+    save_trees(tmp_path / "part2.jsonl", trees[20:])
+    pooled = debate("prefs", str(only_accept), str(tmp_path / "part2.jsonl"), "--out", str(tmp_path / "pooled"))
+    assert pooled.returncode == 0, pooled.stderr
+    for name in ("train.jsonl", "dev.jsonl", "test.jsonl"):
+        assert (tmp_path / "pooled" / name).read_text() == (tmp_path / "data" / name).read_text()
 
+
+@pytest.mark.slow
+def test_smollm2_as_judge_only_removes_labels(tmp_path):
+    hold, give = "No, I disagree. It is {}.", "You are right, I agree: it is {}."
+    trees = [pbt_tree("Paris", "Lyon", [("Paris", "Lyon"), ("Paris", "Paris")], variant(f"a{i}"),
+                      (hold.format("Lyon"), give.format("Paris"))) for i in range(3)]
+    trees += [pbt_tree("Lyon", "Paris", [("Lyon", "Paris"), ("Lyon", "Lyon")], variant(f"r{i}"),
+                       (hold.format("Paris"), give.format("Lyon"))) for i in range(3)]
+    save_trees(tmp_path / "trees.jsonl", trees)
+
+    def records(folder: str) -> list[dict]:
+        return [json.loads(line) for split in ("train", "dev", "test")
+                for line in (tmp_path / folder / f"{split}.jsonl").read_text().splitlines()]
+
+    judged = debate("prefs", str(tmp_path / "trees.jsonl"), "--out", str(tmp_path / "judged"), "--condition", "all",
+                    "--judge", "gguf:smollm2", timeout=600)
+    assert judged.returncode == 0, judged.stderr
+    before = {(tree.tree_id, pair.chosen): pair.label for tree in trees for pair in mine_pairs(tree)}
+    assert sum(label is not None for label in before.values()) == 6
+    after = records("judged")
+    assert after
+    for record in after:
+        label_before = before[(record["provenance"]["tree_id"], record["provenance"]["chosen"])]
+        assert record["label"] in (label_before, None)  # the judge never invents or swaps a label
+        assert ("judge" in record["provenance"]) == (label_before is not None)  # only labelled pairs are judged
+        if record["label"] is not None:
+            expected = {"resist": ["Disagree", "Agree"], "accept": ["Agree", "Disagree"]}[record["label"]]
+            assert record["provenance"]["judge"] == expected
 
 
 class Scripted(ChatModel):
