@@ -90,10 +90,13 @@ def run_pbt(config: PBTConfig, out: str | Path, *, console: Console | None = Non
     from training.trainer import TrainConfig, train
 
     out = Path(out)
-    timings: dict[str, float] = {}
+    # Wall time per stage, summed over invocations (a resumed stage adds what it still had to do).
+    timings_file = out / "timings.json"
+    timings: dict[str, float] = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
 
     def timed(name: str, started: float) -> None:
-        timings[name] = round(time.monotonic() - started, 1)
+        timings[name] = round(timings.get(name, 0.0) + time.monotonic() - started, 1)
+        atomic_write_json(timings_file, timings)
 
     started = time.monotonic()
     _stage(console, "converting SmolLM2 (GGUF) to a transformers folder")
@@ -177,5 +180,7 @@ def report_markdown(report: dict[str, Any]) -> str:
                      f"{counts.get('unlabelled', 0)} |")
     lines += ["", "Training records: " + ", ".join(f"{NAMES[c]} {report['cards'][c]['train']['records']}"
                                                   for c in CONDITIONS) + ".", "",
-              "Wall time (s): " + ", ".join(f"{k} {v}" for k, v in report["timings_s"].items()) + ".", ""]
+              "Wall time (s, summed over resumed invocations): "
+              + ", ".join(f"{k} {v}" for k, v in report["timings_s"].items())
+              + f"; total {sum(report['timings_s'].values()):.0f}.", ""]
     return "\n".join(lines)

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-COMMANDS = ["ask", "questions", "demo", "run", "tree", "show", "export", "pairing", "eval"]
+COMMANDS = ["ask", "questions", "demo", "run", "tree", "show", "export", "pairing", "eval", "prefs", "train", "convert",
+            "pbt"]
 
 
 def debate(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

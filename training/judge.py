@@ -45,7 +45,10 @@ def read_stance(text: str) -> str | None:
     return {"agree": "Agree", "disagree": "Disagree"}[words.pop()] if len(words) == 1 else None
 
 
-def confirm_labels(labelled: Sequence[tuple[DialogueTree, Pair]], judge: ChatModel) -> list[tuple[Pair, tuple[str | None, str | None]]]:
+Verdicts = tuple[str | None, str | None]
+
+
+def confirm_labels(labelled: Sequence[tuple[DialogueTree, Pair]], judge: ChatModel) -> list[tuple[Pair, Verdicts]]:
     """Each pair, relabelled by the judge's verdicts, with the verdicts (chosen, rejected)."""
     requests = [stance_request(tree, pair, node) for tree, pair in labelled for node in (pair.chosen, pair.rejected)]
     replies = []

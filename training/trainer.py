@@ -133,8 +133,9 @@ def train(model_path: str | Path, data: str | Path, out: str | Path, config: Tra
                                                    learning_rate=config.sft_lr, max_length=config.max_length,
                                                    **common)),
                  sft_dir / "checkpoints", config.sft_steps)
-            final = AutoPeftModelForCausalLM.from_pretrained(str(sft_dir / "checkpoints" / f"checkpoint-{config.sft_steps}"))
-            _save_model(final.merge_and_unload(), tokenizer, sft_dir / "merged")
+            final = sft_dir / "checkpoints" / f"checkpoint-{config.sft_steps}"
+            _save_model(AutoPeftModelForCausalLM.from_pretrained(str(final)).merge_and_unload(), tokenizer,
+                        sft_dir / "merged")
         summary["sft_loss"] = _losses(sft_dir / "checkpoints" / f"checkpoint-{config.sft_steps}")
         base_for_dpo = sft_dir / "merged"
 
