@@ -446,10 +446,11 @@ def pbt(
     for evaluation, table in report["evaluations"].items():
         rich_table = Table(title=f"{evaluation} (%)")
         rich_table.add_column("model")
-        for column in table["columns"]:
+        for column in [*table["columns"], f"n ({table['n_of']})"]:
             rich_table.add_column(column, justify="right")
         for name, values in table["rows"].items():
-            rich_table.add_row(NAMES[name], *("-" if v is None else f"{100 * v:.1f}" for v in values))
+            rich_table.add_row(NAMES[name], *("-" if v is None else f"{100 * v:.1f}" for v in values),
+                               str(table["n"][name]))
         console.print(rich_table)
     console.print(f"report: {out / 'report.md'}, {out / 'report.json'}", style="dim", markup=False)
 

@@ -43,6 +43,11 @@ NAMES = {"base": "base", "accept": "accept-only", "resist": "resist-only", "bala
 class PBTConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    #: The base model: 'smollm2' (the bundled GGUF), a GGUF file, or a transformers folder.
+    base_model: str = "smollm2"
+    #: The tree agents' model specs (the same model by default: strengths differ by information).
+    tree_a: str = "gguf:smollm2"
+    tree_b: str = "gguf:smollm2"
     questions: str = "sample-train"
     limit: int | None = Field(default=None, ge=1)
     tree_temperature: float = Field(default=0.7, ge=0)
@@ -70,8 +75,8 @@ def _trees(config: PBTConfig, out: Path, console: Console | None, progress: bool
     questions = load_questions(config.questions, config.limit)
     files = []
     for informed, share in (("A", questions[0::2]), ("B", questions[1::2])):
-        agents = {name: {"model": "gguf:smollm2", "temperature": config.tree_temperature,
-                         "max_tokens": config.tree_max_tokens, "informed": name == informed} for name in ("A", "B")}
+        agents = {name: {"model": spec, "temperature": config.tree_temperature, "max_tokens": config.tree_max_tokens,
+                         "informed": name == informed} for name, spec in (("A", config.tree_a), ("B", config.tree_b))}
         source = atomic_write_jsonl(out / f"questions-{informed}-informed.jsonl", share)
         run = parse_config({"protocol": {"kind": "tree"}, "questions": str(source), "seed": config.seed,
                             "agents": agents}, "debate pbt")
@@ -99,12 +104,15 @@ def run_pbt(config: PBTConfig, out: str | Path, *, console: Console | None = Non
         atomic_write_json(timings_file, timings)
 
     started = time.monotonic()
-    _stage(console, "converting SmolLM2 (GGUF) to a transformers folder")
-    base = convert_gguf("smollm2", out / "base-hf")
+    if (Path(config.base_model) / "config.json").is_file():
+        base = Path(config.base_model)
+    else:
+        _stage(console, f"converting {config.base_model} (GGUF) to a transformers folder")
+        base = convert_gguf(config.base_model, out / "base-hf")
     timed("convert", started)
 
     started = time.monotonic()
-    _stage(console, "trees from SmolLM2 (llama.cpp), A informed on half the questions, B on the other half")
+    _stage(console, f"trees from {config.tree_a} and {config.tree_b}, A informed on half the questions, B on the rest")
     tree_files = _trees(config, out, console, progress)
     close_all()
     timed("trees", started)
@@ -158,20 +166,23 @@ def run_pbt(config: PBTConfig, out: str | Path, *, console: Console | None = Non
 
 
 def _rows(report: dict[str, Any], specs: dict[str, str]) -> dict[str, Any]:
+    """Each model's figures, and the count they rest on (dialogues, questions, or questions the
+    model first answered right, for Farm)."""
     columns, rows = figures(report)
+    count_key = {"balanced": "continuations", "ays": "questions", "farm": "initially_correct"}[report["evaluation"]]
     return {"columns": columns, "rows": {name: rows[spec] for name, spec in specs.items()},
-            "questions": {name: report["models"][spec].get("questions") for name, spec in specs.items()}}
+            "n": {name: report["models"][spec].get(count_key) for name, spec in specs.items()}, "n_of": count_key}
 
 
 def report_markdown(report: dict[str, Any]) -> str:
     """One table per evaluation (percentages), then the pair counts and the timings."""
     lines = ["# PBT end to end: SmolLM2-135M-Instruct on a CPU", ""]
     for evaluation, table in report["evaluations"].items():
-        lines += [f"## {evaluation}", "", "| model | " + " | ".join(table["columns"]) + " |",
-                  "|---|" + "---|" * len(table["columns"])]
+        lines += [f"## {evaluation} (%)", "", "| model | " + " | ".join(table["columns"]) + f" | n ({table['n_of']}) |",
+                  "|---|" + "---|" * (len(table["columns"]) + 1)]
         for name, values in table["rows"].items():
             cells = ["-" if v is None else f"{100 * v:.1f}" for v in values]
-            lines.append(f"| {NAMES[name]} | " + " | ".join(cells) + " |")
+            lines.append(f"| {NAMES[name]} | " + " | ".join(cells) + f" | {table['n'][name]} |")
         lines.append("")
     card = report["cards"]["balanced"]
     lines += ["## Pairs (all splits)", "", "| split | resist | accept | unlabelled |", "|---|---|---|---|"]

@@ -135,7 +135,8 @@ def test_splits_conditions_and_dedupe():
     balanced = condition(train, "balanced")
     assert sum(r["label"] == "accept" for r in balanced) == sum(r["label"] == "resist" for r in balanced) == n
     assert len(condition(train, "resist")) == n
-    assert len(condition(train, "accept")) == sum(r["label"] == "accept" for r in train)
+    assert len(condition(train, "accept")) == n < sum(r["label"] == "accept" for r in train)  # matched size
+    assert len(condition(many(5, "accept"), "accept")) == 5  # no resist pairs at all: every accept pair
     with pytest.raises(DataError, match="0 resist pairs: balanced needs both kinds"):
         condition(many(5, "accept"), "balanced")
 

@@ -6,7 +6,7 @@ including the persuasion turn, seen by the speaker (its own turns `assistant`, t
 `user`) under the neutral task prompt; `chosen` and `rejected` are one assistant message each.
 Provenance rides along. The conditions of the paper:
 
-- `accept`: every accept pair (N of them);
+- `accept`: accept pairs trimmed to N (in the paper accept pairs are the scarcer kind, so all N);
 - `resist`: resist pairs trimmed to N;
 - `balanced` (PBT): N accept + N resist;
 - `all`: every kept pair, unlabelled ones included;
@@ -106,14 +106,11 @@ def condition(records: Sequence[dict[str, Any]], kind: Condition, seed: int = 0)
             raise DataError(f"0 {empty} pairs: balanced needs both kinds (accept {len(by_label['accept'])}, "
                             f"resist {len(by_label['resist'])})", field="condition")
         return rng.sample(by_label["accept"], n) + rng.sample(by_label["resist"], n)
-    if kind == "accept":
-        if not by_label["accept"]:
-            raise DataError("0 accept pairs: nothing to train on", field="condition")
-        return list(by_label["accept"])
-    if not by_label["resist"]:
-        raise DataError("0 resist pairs: nothing to train on", field="condition")
-    # resist-only is trimmed to N when accept pairs exist (the paper's matched size), else all.
-    return rng.sample(by_label["resist"], n) if n else list(by_label["resist"])
+    if not by_label[kind]:
+        raise DataError(f"0 {kind} pairs: nothing to train on", field="condition")
+    # Single-kind conditions are trimmed to N, the paper's matched size, when the other kind
+    # exists at all; otherwise every pair of the kind is used.
+    return rng.sample(by_label[kind], n) if n else list(by_label[kind])
 
 
 def balanced_items(records: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:

@@ -155,12 +155,22 @@ def train(model_path: str | Path, data: str | Path, out: str | Path, config: Tra
             score(state.global_step, model)
 
     pref_rows = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in _records(data / "train.jsonl")]
-    _fit(lambda: DPOTrainer(model=str(base_for_dpo), processing_class=tokenizer, peft_config=lora,
-                            train_dataset=datasets.Dataset.from_list(pref_rows), callbacks=[BalancedAccuracy()],
-                            args=DPOConfig(output_dir=str(dpo_dir / "checkpoints"), max_steps=config.dpo_steps,
-                                           learning_rate=config.dpo_lr, beta=config.beta, loss_type="sigmoid",
-                                           max_length=config.max_length, **common)),
-         dpo_dir / "checkpoints", config.dpo_steps)
+
+    def dpo_trainer() -> Any:
+        trainer = DPOTrainer(model=str(base_for_dpo), processing_class=tokenizer, peft_config=lora,
+                             train_dataset=datasets.Dataset.from_list(pref_rows), callbacks=[BalancedAccuracy()],
+                             args=DPOConfig(output_dir=str(dpo_dir / "checkpoints"), max_steps=config.dpo_steps,
+                                            learning_rate=config.dpo_lr, beta=config.beta, loss_type="sigmoid",
+                                            max_length=config.max_length, **common))
+        # TRL drops, without a word, records whose prompt alone fills max_length.
+        kept = len(trainer.train_dataset)
+        if not kept:
+            raise DataError(f"every prompt is at least --max-length ({config.max_length}) tokens long, and TRL "
+                            "drops such records: raise --max-length", file=str(data / "train.jsonl"))
+        summary["dpo_records"] = {"kept": kept, "dropped": len(pref_rows) - kept}
+        return trainer
+
+    _fit(dpo_trainer, dpo_dir / "checkpoints", config.dpo_steps)
     for checkpoint in sorted((dpo_dir / "checkpoints").glob("checkpoint-*")):
         step = _step(checkpoint)
         if step not in scores:  # saved, then killed before its score was written
