@@ -417,6 +417,8 @@ def pbt(
     out: Annotated[Path, typer.Option(help="Experiment folder (every stage resumes from it).")] = Path("runs/pbt"),
     limit: Annotated[Optional[int], typer.Option(min=1, help="Use the first N training questions (default: "
                                                  "all 240 of sample-train).")] = None,
+    passes: Annotated[int, typer.Option(min=1, help="Tree passes over the questions, each with its own seed "
+                                        "(more pairs; about 35 min per pass for 240 questions on 2 cores).")] = 1,
     sft_steps: Annotated[int, typer.Option(min=0)] = 30,
     dpo_steps: Annotated[int, typer.Option(min=1)] = 60,
     save_steps: Annotated[int, typer.Option(min=1, help="Score balanced accuracy on dev every N DPO steps.")] = 20,
@@ -436,7 +438,7 @@ def pbt(
     farm_dir = farm or Path(os.environ.get("DEBATE_FARM_DIR", "../shared/data/farm"))
     if farm is not None and not farm_dir.is_dir():
         raise UserError("no such folder", file=str(farm), field="--farm")
-    config = PBTConfig(limit=limit, sft_steps=sft_steps, dpo_steps=dpo_steps, save_steps=save_steps,
+    config = PBTConfig(limit=limit, tree_passes=passes, sft_steps=sft_steps, dpo_steps=dpo_steps, save_steps=save_steps,
                        eval_limit=eval_limit, farm=str(farm_dir) if farm_dir.is_dir() else None,
                        farm_limit=farm_limit, seed=seed)
     if config.farm is None:

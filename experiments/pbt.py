@@ -52,6 +52,9 @@ class PBTConfig(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     tree_temperature: float = Field(default=0.7, ge=0)
     tree_max_tokens: int = Field(default=64, ge=8)
+    #: Tree passes over the questions, each with its own seed (more pairs from the same questions;
+    #: a question's pairs from every pass fall in the same split).
+    tree_passes: int = Field(default=1, ge=1)
     seed: int = 0
     sft_steps: int = Field(default=30, ge=0)
     dpo_steps: int = Field(default=60, ge=1)
@@ -71,20 +74,23 @@ def _stage(console: Console | None, text: str) -> None:
 
 
 def _trees(config: PBTConfig, out: Path, console: Console | None, progress: bool) -> list[Path]:
-    """Trees for every question, A informed on the even ones and B on the odd ones (one run each)."""
+    """Trees for every question, A informed on the even ones and B on the odd ones (one run each
+    per pass)."""
     questions = load_questions(config.questions, config.limit)
     files = []
     for informed, share in (("A", questions[0::2]), ("B", questions[1::2])):
         agents = {name: {"model": spec, "temperature": config.tree_temperature, "max_tokens": config.tree_max_tokens,
                          "informed": name == informed} for name, spec in (("A", config.tree_a), ("B", config.tree_b))}
         source = atomic_write_jsonl(out / f"questions-{informed}-informed.jsonl", share)
-        run = parse_config({"protocol": {"kind": "tree"}, "questions": str(source), "seed": config.seed,
-                            "agents": agents}, "debate pbt")
-        result = execute(run, out / f"trees-{informed}-informed", console=console, progress=progress)
-        if result.failed:
-            raise DataError(f"{result.failed} trees failed; re-run to retry them",
-                            file=str(result.out / "failed.jsonl"))
-        files.append(result.out / "trees.jsonl")
+        for extra in range(config.tree_passes):
+            run = parse_config({"protocol": {"kind": "tree"}, "questions": str(source), "seed": config.seed + extra,
+                                "agents": agents}, "debate pbt")
+            folder = out / (f"trees-{informed}-informed" + (f"-pass{extra + 1}" if extra else ""))
+            result = execute(run, folder, console=console, progress=progress)
+            if result.failed:
+                raise DataError(f"{result.failed} trees failed; re-run to retry them",
+                                file=str(result.out / "failed.jsonl"))
+            files.append(result.out / "trees.jsonl")
     return files
 
 

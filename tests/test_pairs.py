@@ -30,14 +30,14 @@ def add(tree: DialogueTree, parent: str, speaker: str, persona: str, answers: di
 
 
 def pbt_tree(a_first: str, b_first: str, leaves: list[tuple[str, str]], question: Question = PARIS,
-             leaf_texts: tuple[str, str] = ("", "")) -> DialogueTree:
+             leaf_texts: tuple[str, str] = ("", ""), push_text: str = "") -> DialogueTree:
     """A 1-2-3-2 slice of a PBT tree: A, then B resistant / acceptant (independent), then A logical
     under the resistant branch, then B resistant / acceptant with the given leaf answers."""
     tree = DialogueTree(question, tree_id=f"t-{a_first}-{b_first}-{question.id}")
     a0 = add(tree, ROOT, "A", "neutral", {"A": a_first}, 0)
     b_res = add(tree, a0, "B", "resistant", {"A": a_first, "B": b_first}, 0)
     add(tree, a0, "B", "acceptant", {"A": a_first, "B": b_first}, 0)
-    a1 = add(tree, b_res, "A", "logical", {"A": a_first, "B": b_first}, 1)
+    a1 = add(tree, b_res, "A", "logical", {"A": a_first, "B": b_first}, 1, push_text)
     for persona, (a_answer, b_answer), text in zip(("resistant", "acceptant"), leaves, leaf_texts):
         add(tree, a1, "B", persona, {"A": a_answer, "B": b_answer}, 2, text)
     return tree
@@ -175,8 +175,29 @@ def test_prefs_command(tmp_path):
     save_trees(tmp_path / "part2.jsonl", trees[20:])
     pooled = debate("prefs", str(only_accept), str(tmp_path / "part2.jsonl"), "--out", str(tmp_path / "pooled"))
     assert pooled.returncode == 0, pooled.stderr
+    def without_source(folder: str, name: str) -> list[dict]:
+        rows = [json.loads(line) for line in (tmp_path / folder / name).read_text().splitlines()]
+        for row in rows:
+            assert row["provenance"].pop("trees_file").endswith(".jsonl")
+        return rows
+
     for name in ("train.jsonl", "dev.jsonl", "test.jsonl"):
-        assert (tmp_path / "pooled" / name).read_text() == (tmp_path / "data" / name).read_text()
+        assert without_source("pooled", name) == without_source("data", name)
+    # Two passes over the same questions reuse tree ids: each prefix comes from its own file.
+    second_pass = [pbt_tree("Paris", "Lyon", [("Paris", "Lyon"), ("Paris", "Paris")], variant(f"a{i}"),
+                            ("I still say Lyon.", "Fine, Paris."), "Second pass: it is Paris.") for i in range(20)]
+    save_trees(tmp_path / "pass2.jsonl", second_pass)
+    passes = debate("prefs", str(tmp_path / "trees.jsonl"), str(tmp_path / "pass2.jsonl"), "--out", str(tmp_path / "p"))
+    assert passes.returncode == 0, passes.stderr
+    for split in ("dev", "test"):
+        items = [json.loads(line) for line in (tmp_path / "p" / f"{split}.jsonl").read_text().splitlines()]
+        prefixes = [json.loads(line) for line in (tmp_path / "p" / f"balanced-{split}.trees.jsonl").read_text().splitlines()]
+        for item, prefix in zip(items, prefixes):
+            source = {str(tmp_path / "trees.jsonl"): trees, str(tmp_path / "pass2.jsonl"): second_pass}
+            tree = next(t for t in source[item["provenance"]["trees_file"]] if t.tree_id == item["provenance"]["tree_id"])
+            assert item["chosen"][0]["content"] == tree.turn(item["provenance"]["chosen"]).text
+            pushed = prefix["graph"]["nodes"][-1]["turn"]["text"]
+            assert pushed == tree.turn(item["provenance"]["parent"]).text
 
 
 @pytest.mark.slow

@@ -42,13 +42,15 @@ def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str |
     if judge is not None:
         check_spec(judge)
     out = Path(out)
-    mined, trees = [], {}
+    # Trees are known by (file, id): passes over the same questions reuse tree ids.
+    mined, sources, trees = [], [], {}
     for path in paths:
         for tree in iter_trees(path):
             for pair in mine_pairs(tree, threshold=threshold, strict=strict):
                 if pair.label is not None or kind == "all":
                     mined.append((tree, pair))
-                    trees[tree.tree_id] = tree
+                    sources.append(str(path))
+                    trees[str(path), tree.tree_id] = tree
     if not mined:
         raise DataError("no preference pairs in these trees (every sibling pair was skipped)",
                         file=", ".join(map(str, paths)))
@@ -61,9 +63,10 @@ def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str |
         mined = [(tree, pair) for (tree, _), (pair, _) in zip(mined, judged)]
         verdicts = [v for _, v in judged]
     records = []
-    for (tree, pair), verdict in zip(mined, verdicts):
+    for (tree, pair), source, verdict in zip(mined, sources, verdicts):
         if pair.label is not None or kind == "all":
             record = preference_record(tree, pair)
+            record["provenance"]["trees_file"] = source
             if verdict is not None:
                 record["provenance"]["judge"] = list(verdict)
             records.append(record)
@@ -78,7 +81,8 @@ def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str |
     atomic_write_jsonl(out / "sft_train.jsonl", [sft_record(r) for r in train])
     for name, items in held_out.items():
         atomic_write_jsonl(out / f"{name}.jsonl", items)
-        prefixes = [benchmark_prefix(trees[r["provenance"]["tree_id"]], r) for r in items]
+        prefixes = [benchmark_prefix(trees[r["provenance"]["trees_file"], r["provenance"]["tree_id"]], r)
+                    for r in items]
         atomic_write_text(out / f"balanced-{name}.trees.jsonl", "".join(t.to_json() + "\n" for t in prefixes))
     if "parquet" in formats or "hf" in formats:
         _write_datasets(out, {"train": train, **held_out}, formats)
