@@ -420,13 +420,13 @@ def pbt(
     passes: Annotated[int, typer.Option(min=1, help="Tree passes over the questions, each with its own seed "
                                         "(more pairs; about 35 min per pass for 240 questions on 2 cores).")] = 1,
     sft_steps: Annotated[int, typer.Option(min=0)] = 30,
-    dpo_steps: Annotated[int, typer.Option(min=1)] = 60,
-    save_steps: Annotated[int, typer.Option(min=1, help="Score balanced accuracy on dev every N DPO steps.")] = 20,
+    dpo_steps: Annotated[int, typer.Option(min=1)] = 20,
+    save_steps: Annotated[int, typer.Option(min=1, help="Score balanced accuracy on dev every N DPO steps.")] = 10,
     eval_limit: Annotated[Optional[int], typer.Option(min=1, help="'Are you sure?' on the first N sample "
                                                       "open questions (default: all).")] = None,
     farm: Annotated[Optional[Path], typer.Option(help="The Farm folder (default: $DEBATE_FARM_DIR or "
                                                  "../shared/data/farm; skipped when absent).")] = None,
-    farm_limit: Annotated[int, typer.Option(min=1, help="Farm questions per subset.")] = 50,
+    farm_limit: Annotated[int, typer.Option(min=1, help="Farm questions per subset.")] = 25,
     seed: Annotated[int, typer.Option()] = 0,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:

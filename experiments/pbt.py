@@ -57,14 +57,14 @@ class PBTConfig(BaseModel):
     tree_passes: int = Field(default=1, ge=1)
     seed: int = 0
     sft_steps: int = Field(default=30, ge=0)
-    dpo_steps: int = Field(default=60, ge=1)
+    dpo_steps: int = Field(default=20, ge=1)
     batch_size: int = Field(default=4, ge=1)
-    save_steps: int = Field(default=20, ge=1)
+    save_steps: int = Field(default=10, ge=1)
     max_length: int = Field(default=768, ge=64)
     eval_questions: str = "sample:open"
     eval_limit: int | None = Field(default=None, ge=1)
     farm: str | None = None
-    farm_limit: int = Field(default=50, ge=1)
+    farm_limit: int = Field(default=25, ge=1)
     eval_max_tokens: int = Field(default=48, ge=8)
 
 
