@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
 from agents.registry import close_all
-from debate.errors import DataError
+from debate.errors import DataError, UserError
 from debate.data import load_questions
 from debate.storage import atomic_write_json, atomic_write_jsonl, atomic_write_text
 from experiments.evaluations import farm_questions, figures, run_evaluation
@@ -140,8 +140,13 @@ def run_pbt(config: PBTConfig, out: str | Path, *, console: Console | None = Non
         _stage(console, f"training {NAMES[condition]} ({cards[condition]['train']['records']} records)")
         folder = out / f"model-{condition}"
         done = folder / "training.json"
-        training[condition] = (json.loads(done.read_text()) if done.is_file()
-                               else train(base, out / f"data-{condition}", folder, train_config))
+        if done.is_file():
+            training[condition] = json.loads(done.read_text())
+            if training[condition]["config"] != train_config.model_dump():
+                raise UserError("was trained with other settings: give another --out, or the same settings",
+                                file=str(folder))
+        else:
+            training[condition] = train(base, out / f"data-{condition}", folder, train_config)
         models[condition] = folder / "merged"
         timed(f"train-{condition}", started)
 
