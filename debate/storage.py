@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -44,6 +45,19 @@ def atomic_write_jsonl(path: str | Path, records: Iterable[Any]) -> Path:
 
 def atomic_write_json(path: str | Path, record: Any) -> Path:
     return atomic_write_text(path, json.dumps(_plain(record), indent=2, ensure_ascii=False) + "\n")
+
+
+def atomic_save_pretrained(folder: str | Path, *parts: Any) -> Path:
+    """Save model, adapter and tokenizer parts (anything with `save_pretrained`) into a staging
+    folder beside `folder`, which then replaces it: a folder that exists is complete."""
+    folder = Path(folder)
+    staging = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    for part in parts:
+        part.save_pretrained(staging)
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    return folder
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:

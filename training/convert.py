@@ -9,10 +9,10 @@ so an interrupted conversion leaves nothing half-written.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from debate.errors import EndpointError, UserError
+from debate.storage import atomic_save_pretrained
 
 
 def gguf_file(source: str) -> Path:
@@ -51,11 +51,4 @@ def convert_gguf(source: str, out: str | Path, *, overwrite: bool = False) -> Pa
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
-    staging = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
-    return out
+    return atomic_save_pretrained(out, model, tokenizer)

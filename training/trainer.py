@@ -18,7 +18,6 @@ are settings.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from debate import crash
 from debate.errors import DataError, EndpointError
-from debate.storage import atomic_write_json, read_lines
+from debate.storage import atomic_save_pretrained, atomic_write_json, read_lines
 from debate.tree import iter_trees
 
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
@@ -134,8 +133,8 @@ def train(model_path: str | Path, data: str | Path, out: str | Path, config: Tra
                                                    **common)),
                  sft_dir / "checkpoints", config.sft_steps)
             final = sft_dir / "checkpoints" / f"checkpoint-{config.sft_steps}"
-            _save_model(AutoPeftModelForCausalLM.from_pretrained(str(final)).merge_and_unload(), tokenizer,
-                        sft_dir / "merged")
+            merged = AutoPeftModelForCausalLM.from_pretrained(str(final)).merge_and_unload()
+            atomic_save_pretrained(sft_dir / "merged", merged, tokenizer)
         summary["sft_loss"] = _losses(sft_dir / "checkpoints" / f"checkpoint-{config.sft_steps}")
         base_for_dpo = sft_dir / "merged"
 
@@ -181,8 +180,8 @@ def train(model_path: str | Path, data: str | Path, out: str | Path, config: Tra
 
     # 3. The best adapter, and the merged model (the base it was trained on plus the adapter).
     chosen = AutoPeftModelForCausalLM.from_pretrained(str(dpo_dir / "checkpoints" / f"checkpoint-{best}"))
-    _save_model(chosen, tokenizer, out / "adapter")
-    _save_model(chosen.merge_and_unload(), tokenizer, out / "merged")
+    atomic_save_pretrained(out / "adapter", chosen, tokenizer)
+    atomic_save_pretrained(out / "merged", chosen.merge_and_unload(), tokenizer)
     crash.point("train-saved")
     atomic_write_json(out / "training.json", summary)
     return summary
@@ -205,16 +204,6 @@ def _losses(checkpoint: Path) -> list[float]:
     """The training losses logged up to a checkpoint (across interrupted runs)."""
     state = json.loads((checkpoint / "trainer_state.json").read_text())
     return [h["loss"] for h in state["log_history"] if "loss" in h]
-
-
-def _save_model(model: Any, tokenizer: Any, folder: Path) -> None:
-    """Write a model (or adapter) folder beside its place, then rename it in."""
-    staging = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)
 
 
 def _earlier_scores(out: Path) -> dict[int, dict[str, float | None]]:
