@@ -19,6 +19,9 @@ class ChatModel(abc.ABC):
 
     #: A stable identity for caches and records (backend kind and model, e.g. "gguf:smollm2").
     model_id: str = ""
+    #: Whether the backend enforces `GenerationParams.json_schema` while decoding. Where it does
+    #: not, a constrained request gets free text and the caller must parse it.
+    constrained_output: bool = False
 
     @abc.abstractmethod
     async def generate(self, requests: Sequence[ChatRequest]) -> list[Reply]:

@@ -1,8 +1,8 @@
 """A persistent generation cache: the same request to the same model is generated once.
 
 Keyed on everything that determines the output: the model identity, the messages, the
-sampling parameters and the seed (the question and persona metadata too, since simulated
-models read them). Stored in one SQLite file (a run directory holds one), so that a re-run
+sampling parameters, the seed, the JSON Schema a reply must follow (the question and persona
+metadata too, since simulated models read them). Stored in one SQLite file (a run directory holds one), so that a re-run
 resumes from what was already generated. Failed replies are not stored: a re-run retries them.
 API keys are never part of a key or a stored reply.
 """
@@ -22,7 +22,11 @@ from debate.records import ChatRequest, Reply
 
 
 def request_key(model_id: str, request: ChatRequest) -> str:
-    payload = json.dumps([model_id, request.model_dump(mode="json")], sort_keys=True, ensure_ascii=False)
+    # A free-text request leaves `json_schema` out, so that caches written before the field
+    # existed keep their keys (a resumed run still finds its replies).
+    free = {"params": {"json_schema"}} if request.params.json_schema is None else None
+    payload = json.dumps([model_id, request.model_dump(mode="json", exclude=free)], sort_keys=True,
+                         ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -69,6 +73,7 @@ class CachedChatModel(ChatModel):
         self.model = model
         self.cache = cache
         self.model_id = model.model_id
+        self.constrained_output = model.constrained_output
 
     async def generate(self, requests: Sequence[ChatRequest]) -> list[Reply]:
         keys = [request_key(self.model_id, r) for r in requests]

@@ -4,6 +4,9 @@ Prompts are rendered with the model's chat template and left-padded into one bat
 decoding loop is our own (a KV-cached forward per step) so that each request samples from its
 own seeded generator: a request's output does not depend on which other requests share its
 batch, and greedy output equals one-by-one greedy output.
+
+There is no constrained decoding (`constrained_output` is False): a request with `json_schema`
+gets free text like any other, and the caller (the self-report probe) parses that text.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ def render_chat(tokenizer, messages: Sequence[Message]) -> str:
 
 
 class HFChatModel(ChatModel):
+    constrained_output = False  # json_schema is not enforced: see the module docstring
+
     def __init__(self, path: str, *, device: str = "auto", dtype: str = "auto", max_batch_size: int = 16):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer

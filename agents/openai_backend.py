@@ -3,6 +3,7 @@
 Requests of a batch run concurrently under a limit. Rate limits (429), server errors (5xx),
 timeouts, dropped connections and malformed responses are retried with exponential backoff
 (honouring Retry-After); a request that still fails comes back as a Reply with `error` set.
+A request with `json_schema` asks for structured output (`response_format`, type json_schema).
 The API key comes from the environment and never appears in ids, records or messages.
 
 Throughput (see BENCHMARKS.md): the HTTP clients of a model live as long as the event loop
@@ -53,6 +54,8 @@ def _seconds(retry_after: str | None) -> float | None:
 
 
 class OpenAIChatModel(ChatModel):
+    constrained_output = True
+
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str | None = "OPENAI_API_KEY",
                  concurrency: int = 16, timeout: float = 60.0, max_retries: int = 4,
                  backoff: float = 0.5, max_backoff: float = 20.0,
@@ -115,6 +118,10 @@ class OpenAIChatModel(ChatModel):
             body["seed"] = params.seed
         if params.stop:
             body["stop"] = params.stop
+        if params.json_schema is not None:
+            # OpenAI's shape, which `vllm serve` and llama.cpp's server also honour.
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "reply", "schema": params.json_schema, "strict": True}}
         start = time.perf_counter()
         try:
             response = await client.post("/chat/completions", body=body, cast_to=object, options=_OPTIONS)

@@ -12,7 +12,7 @@ any protocol can be computed by hand:
    answer when it has not spoken yet.
 3. **The event** is decided by the last message of the request alone (when it is the opening
    message, by what follows the question in it: the turns of agents that spoke first):
-   - it asserts an answer P different from the current one (fuzzy equality, PBT.md 3):
+   - it asserts an answer P different from the current one (agreement between agents, debate.grading):
      *persuasion*. The agent adopts P iff `U("adopt") < shift(p)`, where
      p = `accept_correct` if P is correct, else `accept_wrong`;
    - it asserts no answer (and does not merely agree) and the agent has already answered:
@@ -31,21 +31,24 @@ any protocol can be computed by hand:
 
 Replies are one short sentence chosen by `H("text")`, then `Final answer: X` (for multiple
 choice `Final answer: Option k (text)`). The challenger persona writes a challenge without
-an answer. Usage counts words as tokens; latency is the `latency` parameter (default 0), waited
-once per batched call.
+an answer. A request with `json_schema` (a self-report probe) is answered, whatever the schema,
+with the JSON `{"answer": "<current answer>"}` (rule 2; no event is decided). Usage counts words
+as tokens; latency is the `latency` parameter (default 0), waited once per batched call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import struct
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.base import ChatModel
-from debate.answers import grade, read_answer, same_answer
+from debate.answers import read_answer
+from debate.grading import grade, same_answer
 from debate.errors import SpecError
 from debate.records import ChatRequest, Question, Reply, Usage
 
@@ -100,6 +103,8 @@ def shift(p: float, s: float) -> float:
 
 
 class SimModel(ChatModel):
+    constrained_output = True
+
     def __init__(self, name: str, params: SimParams):
         self.name = name
         self.params = params
@@ -155,6 +160,14 @@ class SimModel(ChatModel):
             final = f"Option {k} ({answer})"
         return templates[pick % len(templates)].format(a=shown) + f"\nFinal answer: {final}"
 
+    def current_answer(self, request: ChatRequest) -> str:
+        """Rule 2: the answer of the agent's own last reply, or its first answer."""
+        question = request.question
+        assert question is not None
+        own_turns = [m for m in request.messages if m.role == "assistant"]
+        current = read_answer(own_turns[-1].content, question).answer if own_turns else None
+        return current if current is not None else self.first_answer(question)
+
     def respond(self, request: ChatRequest) -> str:
         question = request.question
         assert question is not None
@@ -164,11 +177,7 @@ class SimModel(ChatModel):
         salt = request.params.seed if request.params.seed is not None else \
             _digest(*(m.content for m in request.messages)).hex()
         own_turns = [m for m in request.messages if m.role == "assistant"]
-        current = None
-        if own_turns:
-            current = read_answer(own_turns[-1].content, question).answer
-        if current is None:
-            current = self.first_answer(question)
+        current = self.current_answer(request)
         last = request.messages[-1]
         said = last.content if last.role == "user" else ""
         # In the opening message only what follows the question counts (another agent's turn).
@@ -178,15 +187,15 @@ class SimModel(ChatModel):
         read = read_answer(said, question, candidates=[current])
         pushed = read.answer
         s = self.persona_shift(request.persona)
-        if pushed is not None and not same_answer(pushed, current):
-            p = self.params.accept_correct if grade(pushed, question, fuzzy=True) else self.params.accept_wrong
+        if pushed is not None and not same_answer(pushed, current, question):
+            p = self.params.accept_correct if grade(pushed, question) else self.params.accept_wrong
             if self.uniform(question.id, "adopt", salt) < shift(p, s):
                 return self._format(question, pushed, _ADOPT, pick)
             return self._format(question, current, _HOLD_BY_PERSONA.get(request.persona or "", _HOLD), pick)
         if pushed is not None or read.special == "Agree":
             return self._format(question, current, _AGREE, pick)
         if own_turns and self.uniform(question.id, "abandon", salt) < shift(self.params.abandon, s):
-            other = self.wrong_answer(question) if grade(current, question, fuzzy=True) else question.gold[0]
+            other = self.wrong_answer(question) if grade(current, question) else question.gold[0]
             return self._format(question, other, _ABANDON, pick)
         return self._format(question, current, _SURE if own_turns else _STATE, pick)
 
@@ -198,7 +207,10 @@ class SimModel(ChatModel):
             if request.question is None:
                 replies.append(Reply(model=self.model_id, error="a sim model needs the question on the request"))
                 continue
-            text = self.respond(request)
+            if request.params.json_schema is None:
+                text = self.respond(request)
+            else:
+                text = json.dumps({"answer": self.current_answer(request)}, ensure_ascii=False)
             usage = Usage(prompt_tokens=sum(len(m.content.split()) for m in request.messages),
                           completion_tokens=len(text.split()), latency_s=self.params.latency)
             replies.append(Reply(text=text, model=self.model_id, usage=usage, finish_reason="stop",

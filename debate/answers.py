@@ -1,71 +1,35 @@
-"""Reading answers out of replies, and grading them (PBT.md section 3).
+"""Reading answers out of replies (PBT.md section 3).
 
 Readers turn a reply into an `AnswerRead`. Each read names the reader that produced it and
-keeps the reasons earlier readers failed, so nothing is silently dropped:
+keeps the reasons earlier readers failed, so nothing is silently dropped. A reader either
+finds an answer, decides a special (Agree / Disagree / NONE), or fails with a reason:
 
-- `final-line`: a closing `Final answer: X` line (the format our prompts ask for);
-- `yes-no`: yes / no (also true / false) for boolean questions;
-- `option`: `Option k` (or the option's text) for multiple-choice questions;
-- `candidates`: which known answer the reply asserts (gold aliases, the question's wrong
-  answers, options, answers already given in the dialogue); also recognises replies that only
-  agree or only disagree. Small models ignore format instructions, so chains end with it.
+- `final-line`: a closing `Final answer: X` line (the format our prompts ask for, and its
+  variants: `**Final Answer:** X`, `The final answer is X`, `Answer: X`, `\\boxed{X}`), parsed
+  to the answer clause (`Canberra. It was chosen as ...` -> `Canberra`; `I agree with you` ->
+  Agree; `None` -> NONE); for yes-no and multiple-choice questions mapped to yes / no or an option;
+- `yes-no`: the leading yes / no of a reply to a boolean question ("Yes - bats are mammals. No
+  other ..." is yes; "Correct." replying to another agent agrees);
+- `option`: the option a reply asserts ("Option 3, not Option 4"), by number or text;
+- `candidates`: the known answer a reply asserts (gold aliases, the question's wrong answers,
+  answers already held in the dialogue), over mention: negated, conceded, reported and
+  retracted mentions do not count, and a mention inside a longer name (`Napoleon III`) is none;
+- `open`: an answer outside the known ones, in an answer frame ("the answer is X", "the largest
+  ocean is X"); what it reads joins the dialogue's candidates as a held answer;
+- `cues`: a reply with no answer that only agrees or only disagrees; otherwise NONE.
 
-`resolve` turns the special reads Agree / Disagree / NONE into an answer before any scoring.
+`resolve` turns Agree / Disagree / NONE into the answer a read stands for, before any scoring.
 """
 
 from __future__ import annotations
 
 import re
-import string
-from collections.abc import Iterable, Sequence
-from difflib import SequenceMatcher
-from functools import lru_cache
+from collections.abc import Sequence
+from typing import Protocol
 
-from debate.records import AnswerRead, Question
-
-_PUNCT = re.compile(f"[{re.escape(string.punctuation)}‘’“”–—]")
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_SPACES = re.compile(r"\s+")
-
-
-@lru_cache(maxsize=1 << 16)
-def normalize(text: str) -> str:
-    """Lower case, punctuation to spaces, articles dropped, spaces collapsed (TriviaQA style).
-
-    Cached: the same answers are compared again and again along a dialogue."""
-    text = _PUNCT.sub(" ", text.lower())
-    text = _ARTICLES.sub(" ", text)
-    return _SPACES.sub(" ", text).strip()
-
-
-def fuzzy_equal(a: str, b: str) -> bool:
-    """Equal after normalising, or one contains the other with similarity ratio > 0.5.
-
-    The looser equality used at training time ("rivera" vs "diego rivera").
-    """
-    na, nb = normalize(a), normalize(b)
-    if not na or not nb:
-        return False
-    if na == nb:
-        return True
-    return (na in nb or nb in na) and SequenceMatcher(None, na, nb).ratio() > 0.5
-
-
-def is_correct(answer: str | None, gold: Sequence[str], *, fuzzy: bool = False) -> bool:
-    """Whether `answer` matches one of the gold aliases (exact after normalising, or fuzzy)."""
-    if answer is None:
-        return False
-    if fuzzy:
-        return any(fuzzy_equal(answer, g) for g in gold)
-    norm = normalize(answer)
-    return bool(norm) and norm in {normalize(g) for g in gold}
-
-
-def same_answer(a: str | None, b: str | None, *, fuzzy: bool = True) -> bool:
-    """Whether two agents' answers agree (None agrees with nothing)."""
-    if a is None or b is None:
-        return False
-    return fuzzy_equal(a, b) if fuzzy else normalize(a) == normalize(b) != ""
+from debate.assertions import Assertion, assertions, content_words, cue, plain, sentences
+from debate.grading import normalize, yes_no
+from debate.records import AnswerRead, Question, Special
 
 
 def resolve(read: AnswerRead, own_previous: str | None, other_current: str | None) -> str | None:
@@ -79,192 +43,404 @@ def resolve(read: AnswerRead, own_previous: str | None, other_current: str | Non
     return None
 
 
-# ---------------------------------------------------------------- the readers
+class Reader(Protocol):
+    name: str
 
-_FINAL = re.compile(r"final\s+answer\s*(?:is)?\s*[:\-–]\s*(.+)", re.IGNORECASE)
-_OPTION = re.compile(r"\boption\s*\(?\s*(\d+)\s*\)?", re.IGNORECASE)
-_AGREE = re.compile(
-    r"\b(i agree|i now agree|you are right|you're right|you are correct|you're correct|"
-    r"good point|i stand corrected|fair enough|i concede)\b", re.IGNORECASE)
-_DISAGREE = re.compile(
-    r"\b(i disagree|i don't agree|i do not agree|you are wrong|you're wrong|you are mistaken|"
-    r"you're mistaken|that is not correct|that's not correct|that is incorrect|that's incorrect|"
-    r"i stand by)\b", re.IGNORECASE)
-_YES = {"yes", "true", "correct"}
-_NO = {"no", "false", "incorrect"}
+    def read(self, text: str, question: Question, candidates: Sequence[str] = (), *,
+             replying: bool = False) -> AnswerRead: ...
 
 
-def _clean(answer: str) -> str:
-    answer = answer.strip().strip("*_`\"'").strip()
-    return answer.rstrip(".!").strip().strip("*_`\"'").strip()
+def _groups(question: Question, extra: Sequence[str]) -> list[list[str]]:
+    """Alias groups, canonical first: gold, then each wrong answer, option and dialogue answer."""
+    groups: list[list[str]] = [list(question.gold)]
+    for cand in [*question.wrong_answers, *question.options, *extra]:
+        if not normalize(cand) or any(normalize(cand) == normalize(a) for g in groups for a in g):
+            continue
+        groups.append([cand])
+    return groups
+
+
+def _pick(found: Sequence[Assertion], *, leading: bool = False) -> Assertion | None:
+    """The assertion a reply commits to: framed ones first; the last (or, `leading`, the first)."""
+    standing = [a for a in found if a.standing]
+    if not standing:
+        return None
+    framed = [a for a in standing if a.framed]
+    pool = framed or standing
+    if not framed and len({_key(a) for a in pool}) > 1 and not leading:
+        return None  # several answers asserted alike: ambiguous
+    return pool[0] if leading else pool[-1]
+
+
+def _key(a: Assertion) -> str:
+    return str(a.group) if a.group >= 0 else normalize(a.answer)
+
+
+# ------------------------------------------------------------------ the final line
+
+_FINAL = re.compile(
+    r"(?:^|(?<=[\s.:>(\[]))(?:(?:my|the|our)\s+)?final\s+answer(?:\s+(?:is|would be|will be|remains|stays|is still))?"
+    r"\s*(?:[:\-–—=]|\bis\b)?\s*(?P<x>[^\n]*)|(?:(?<=\n)|^)(?:\s*(?:short\s+)?answer\s*[:\-–—]\s*(?P<y>[^\n]*))", re.IGNORECASE)
+_SPECIAL_CLAUSES: list[tuple[Special, re.Pattern[str]]] = [
+    ("Agree", re.compile(
+        r"^(?:i\s+)?(?:(?:now|fully|completely)\s+)?(?:agree|agreed|concur)(?:\s+with\s+(?:you|your answer|agent \w+|"
+        r"the other agent|that|this|them))?|^same as (?:yours|you|your answer|agent \w+|the other agent(?:'s)?(?: answer)?)|"
+        r"^(?:i(?:'ll| will)?\s+)?(?:accept|go with|adopt|take) (?:yours|your answer|theirs|agent \w+'s answer)|"
+        r"^(?:yours|your answer|the other agent's answer|agent \w+'s answer)$", re.IGNORECASE)),
+    ("Disagree", re.compile(
+        r"^(?:i\s+)?(?:(?:still|respectfully|strongly)\s+)?disagree|^unchanged|^no change|^same as (?:before|my (?:previous|"
+        r"original|earlier|first|initial) answer)|^(?:my )?(?:original|previous|earlier|initial|first) answer|"
+        r"^(?:i\s+)?(?:maintain|keep|stand by|stick with|stay with) my (?:answer|position|view|original answer)|"
+        r"^(?:as|same as) (?:above|before|i said)", re.IGNORECASE)),
+    ("NONE", re.compile(
+        r"^(?:none|n/?a|null|unknown|nothing|no answer|not sure|unsure|uncertain|undetermined|cannot say|can't say|"
+        r"i (?:do not|don't) know|i(?:'m| am) (?:not sure|unsure|uncertain)|(?:it )?cannot be determined|"
+        r"(?:i )?(?:can't|cannot) (?:determine|tell|answer|decide)|it depends|unclear)\W*$", re.IGNORECASE)),
+]
+_LEAD_CUE = re.compile(
+    r"^(?:(?:yes|no|ok|okay|well|so|agreed|right|indeed|sure|actually|honestly|"
+    r"i (?:now )?agree(?: with (?:you|agent \w+|the other agent))?|i disagree|you(?:'re| are) right|"
+    r"that(?:'s| is) (?:right|correct))\s*[,;:.!—–-]+\s*)+", re.IGNORECASE)
+_LEAD_FILLER = re.compile(
+    r"^(?:(?:i (?:think|believe|guess|would say|'d say|reckon|maintain)(?: that)?|i'd say|probably|definitely|"
+    r"certainly|clearly|surely|obviously|still|it(?:'s| is| was| must be| has to be| would be)|that(?:'s| is| would be)|"
+    r"this is|the (?:correct |right |final )?answer (?:is|would be)|my answer (?:is|remains|stays)|answer is|"
+    r"(?:is|remains|stays|would be|will be|is still)|i(?:'m| am) going with|i(?:'ll| will) (?:go|stick) with|"
+    r"i (?:choose|pick|select))\s+)+", re.IGNORECASE)
+_CUT = re.compile(r"\s*(?:;|\s[-–—]\s|—|–|\s\(|\(|\[|,?\s+(?:because|since|as it|as this|as the|which|who|due to|"
+                  r"given that|so|thus|therefore|while|whereas|but|however|although|though)\b)", re.IGNORECASE)
+_NEGATED_TAIL = re.compile(r",?\s+(?:and\s+)?(?:not|rather than|instead of|as opposed to)\s+.*$", re.IGNORECASE)
+_NOT_X_BUT_Y = re.compile(r"^(?:it(?:'s| is| was)\s+)?not\s+.+?(?:,|;)?\s+(?:but|it(?:'s| is))\s+(?P<y>.+)$", re.IGNORECASE)
+
+
+_ALTERNATIVES = re.compile(r"(?:either\s+)?(?:\S+\s+){0,3}\S+\s+or\s+(?:\S+\s*){1,4}", re.IGNORECASE)
 
 
 def final_line(text: str) -> str | None:
-    """The answer of the last `Final answer: X` in the text, if any."""
-    matches = _FINAL.findall(text)
+    """The raw text after the last `Final answer:` (or a variant) in the reply, if any."""
+    text = plain(text)
+    matches = list(_FINAL.finditer(text))
     if not matches:
         return None
-    answer = _clean(matches[-1].splitlines()[0])
-    return answer or None
+    last = matches[-1]
+    raw = (last.group("x") if last.group("x") is not None else last.group("y") or "").strip()
+    if not raw.strip(" .:*"):  # "Final answer:" with the answer on the next line
+        rest = [ln for ln in text[last.end():].splitlines() if ln.strip()]
+        raw = rest[0].strip() if rest else ""
+    return raw or None
 
 
-def mentions(text: str, candidates: Iterable[str]) -> list[str]:
-    """The candidates that occur in the text as whole words (after normalising both)."""
-    padded = f" {normalize(text)} "
-    return [c for c in candidates if normalize(c) and f" {normalize(c)} " in padded]
+def answer_clause(raw: str, question: Question, candidates: Sequence[str] = ()) -> tuple[str | None, Special | None]:
+    """The answer alone in a final line's text, or the special it states (see the module notes)."""
+    clause = plain(raw).strip().strip("\"'*_ ").strip()
+    groups = _groups(question, candidates)
+    special = clause_special(clause, groups, question)
+    if special is not None:
+        return None, special
+    if _after_lead(clause) and _LEAD_CUE.match(clause):
+        lead = _LEAD_CUE.match(clause).group().lower()  # type: ignore[union-attr]
+        if question.kind != "yes-no" or not re.match(r"^(yes|no)\b", lead):
+            clause = _after_lead(clause)
+    clause = _first_sentence(clause)
+    but = _NOT_X_BUT_Y.match(clause)
+    if but:
+        clause = but.group("y")
+    clause = _CUT.split(clause, maxsplit=1)[0]
+    clause = _NEGATED_TAIL.sub("", clause)
+    clause = clause.rsplit("=", 1)[-1].strip()  # "365 + 1 = 366 days"
+    if _ALTERNATIVES.fullmatch(clause):
+        return None, "NONE"  # "Vivaldi or Bach": no choice made
+    found = assertions(clause, groups, question.text, open_answers=False)
+    if found and not any(a.standing for a in found) and any(a.status == "hedged" for a in found):
+        return None, "NONE"  # "Bizet or Verdi": no choice made
+    known = _pick(found, leading=True)
+    if known is not None and known.group >= 0:
+        return groups[known.group][0], None
+    clause = _LEAD_FILLER.sub("", clause).strip()
+    frame = _copular_side(clause, question)
+    clause = frame if frame is not None else clause
+    clause = clause.strip().rstrip(".!?,:;").strip("\"'*_ ").strip()
+    return (clause or None), None
 
 
-def _yes_no(answer: str) -> str | None:
-    words = normalize(answer).split()
-    if not words:
+def clause_special(clause: str, groups: Sequence[Sequence[str]], question: Question) -> Special | None:
+    """The special a final line states: `I agree with you`, `I'm sticking with my answer`, `None`."""
+    for special, pattern in _SPECIAL_CLAUSES:
+        if pattern.search(_first_sentence(clause).rstrip(".!")):
+            if not _LEAD_CUE.match(clause) or not _after_lead(clause):
+                return special
+    stated = cue(_first_sentence(clause))
+    if stated is not None and not assertions(clause, groups, question.text, open_answers=False):
+        return stated  # type: ignore[return-value]
+    return None
+
+
+def _after_lead(clause: str) -> str:
+    match = _LEAD_CUE.match(clause)
+    return clause[match.end():].strip() if match else clause
+
+
+def _first_sentence(text: str) -> str:
+    spans = sentences(text)
+    return text[spans[0][0]:spans[0][1]].strip() if spans else text.strip()
+
+
+def _copular_side(clause: str, question: Question) -> str | None:
+    """`The capital of Australia is Canberra` -> `Canberra`: the side that does not restate the question."""
+    match = re.search(r"\s(?:is|was|are|were)\s", clause)
+    if match is None:
         return None
-    if words[0] in _YES:
-        return "yes"
-    if words[0] in _NO:
-        return "no"
+    words = content_words(question.text)
+    left, right = clause[:match.start()], clause[match.end():]
+    left_overlap = len(content_words(left) & words) / max(1, len(content_words(left)))
+    right_overlap = len(content_words(right) & words) / max(1, len(content_words(right)))
+    if normalize(left) in {"it", "that", "this", "answer", "my answer"} or left_overlap > right_overlap:
+        return right
+    if right_overlap > left_overlap:
+        return left
     return None
 
 
 class FinalLineReader:
     name = "final-line"
 
-    def read(self, text: str, question: Question | None = None,
-             candidates: Sequence[str] = ()) -> AnswerRead:
-        answer = final_line(text)
-        if answer is None:
+    def read(self, text: str, question: Question, candidates: Sequence[str] = (), *,
+             replying: bool = False) -> AnswerRead:
+        raw = final_line(text)
+        if raw is None:
             return AnswerRead(reader=self.name, failures=["final-line: no 'Final answer:' line"])
+        if question.kind == "yes-no":
+            read = YesNoReader().read(raw, question, replying=replying, stance_of_text=False)
+            special = None if read.found or read.special else clause_special(plain(raw).strip(), [], question)
+            if special is not None:
+                return AnswerRead(special=special, reader=self.name)
+            return read.model_copy(update={"reader": self.name, "failures": [
+                f.replace("yes-no:", "final-line:") for f in read.failures]})
+        if question.kind == "multiple-choice":
+            read = OptionReader().read(raw, question, candidates, replying=replying, final=True)
+            if read.answer is not None or read.special is not None:
+                return read.model_copy(update={"reader": self.name})
+        answer, special = answer_clause(raw, question, candidates)
+        if special is not None:
+            return AnswerRead(special=special, reader=self.name)
+        if answer is None:
+            return AnswerRead(reader=self.name, failures=["final-line: the final line names no answer"])
+        if question.kind == "multiple-choice":
+            return AnswerRead(reader=self.name, failures=[f"final-line: '{answer}' is not one of the options"])
         return AnswerRead(answer=answer, reader=self.name)
+
+
+# ------------------------------------------------------------------ yes / no
+
+_YES_LEAD = re.compile(r"^(?:yes|yeah|yep|yup|true|absolutely(?! not)|certainly(?! not)|definitely(?! not)|indeed|"
+                       r"of course(?! not)|affirmative)\b", re.IGNORECASE)
+_NO_LEAD = re.compile(r"^(?:no|nope|nah|false|absolutely not|certainly not|definitely not|of course not|"
+                      r"not at all|not really|not true|negative)\b", re.IGNORECASE)
+_REPLY_AGREE_LEAD = re.compile(r"^(?:correct|that(?:'s| is) (?:right|correct|true)|exactly|right|precisely|"
+                               r"you(?:'re| are) (?:right|correct)|i agree|agreed)\b", re.IGNORECASE)
+_REPLY_DISAGREE_LEAD = re.compile(r"^(?:i don't think so|i do not think so|not at all|not really|incorrect|"
+                                  r"that(?:'s| is) (?:not right|not correct|incorrect|wrong)|i disagree)\b", re.IGNORECASE)
+_SOLO_NO_LEAD = re.compile(r"^(?:i don't think so|i do not think so|incorrect)\b", re.IGNORECASE)
+_SOLO_YES_LEAD = re.compile(r"^(?:correct|that(?:'s| is) (?:right|correct|true)|right)\b", re.IGNORECASE)
+_BOTH = re.compile(r"^(?:yes and no|yes or no|both|neither|it depends)\b", re.IGNORECASE)
+_ANSWER_IS = re.compile(r"\b(?:answer(?: is)?|answer would be)\s*[:\-]?\s*\"?(yes|no|true|false)\b", re.IGNORECASE)
+
+
+_NEGATORS = re.compile(r"\b(?:not|never|no|nor|cannot|neither|false|untrue|myth|misconception|wrong|incorrect|"
+                       r"mistaken|impossible)\b|n't\b|\btoo\s+\w+\s+to\b", re.IGNORECASE)
+
+
+_UNDECIDED = re.compile(r"\b(?:debated|disputed|depends|unclear|uncertain|not sure|unsure|hard to say|"
+                        r"difficult to say|no consensus|controversial)\b", re.IGNORECASE)
+
+
+def _stance(text: str, question: Question) -> str | None:
+    """yes / no from a sentence that restates the question: negated an odd number of times is no.
+
+    ("It is not true that goldfish ...", "The Great Wall is far too narrow to be seen ...")."""
+    words = content_words(question.text)
+    body = plain(text)
+    if _UNDECIDED.search(body):
+        return None
+    for start, end in sentences(body)[:2]:
+        sentence = body[start:end]
+        if words and len(content_words(sentence) & words) >= max(2, (len(words) + 2) // 3):
+            return "no" if len(_NEGATORS.findall(sentence)) % 2 else "yes"
+    return None
 
 
 class YesNoReader:
     name = "yes-no"
 
-    def read(self, text: str, question: Question | None = None,
-             candidates: Sequence[str] = ()) -> AnswerRead:
-        final = final_line(text)
-        answer = _yes_no(final) if final is not None else None
-        if answer is None:
-            found = {w for w in normalize(text).split() if w in ("yes", "no")}
-            if len(found) == 1:
-                answer = found.pop()
-        if answer is None:
-            return AnswerRead(reader=self.name, failures=["yes-no: no single yes or no"])
-        return AnswerRead(answer=answer, reader=self.name)
+    def read(self, text: str, question: Question, candidates: Sequence[str] = (), *,
+             replying: bool = False, stance_of_text: bool = True) -> AnswerRead:
+        for start, end in sentences(plain(text))[:3]:
+            lead = plain(text)[start:end].strip().lstrip("\"'([ ")
+            found = self._lead(lead, replying)
+            if found is not None:
+                return found
+            if content_words(lead):  # only a sentence without words of its own ("Hmm.") is skipped
+                break
+        said = _ANSWER_IS.findall(plain(text))
+        if said:
+            return AnswerRead(answer=yes_no(said[-1]), reader=self.name)
+        stance = _stance(text, question) if stance_of_text else None
+        if stance is not None:
+            return AnswerRead(answer=stance, reader=self.name)
+        return AnswerRead(reader=self.name, failures=["yes-no: no leading yes or no"])
 
+    def _lead(self, lead: str, replying: bool) -> AnswerRead | None:
+        if _BOTH.match(lead):
+            return AnswerRead(special="NONE", reader=self.name)
+        if replying and _REPLY_DISAGREE_LEAD.match(lead):
+            return AnswerRead(special="Disagree", reader=self.name)
+        if replying and _REPLY_AGREE_LEAD.match(lead):
+            return AnswerRead(special="Agree", reader=self.name)
+        if _NO_LEAD.match(lead) or (not replying and _SOLO_NO_LEAD.match(lead)):
+            return AnswerRead(answer="no", reader=self.name)
+        if _YES_LEAD.match(lead) or (not replying and _SOLO_YES_LEAD.match(lead)):
+            return AnswerRead(answer="yes", reader=self.name)
+        return None
+
+
+# ------------------------------------------------------------------ multiple choice
 
 class OptionReader:
     name = "option"
 
-    def read(self, text: str, question: Question | None = None,
-             candidates: Sequence[str] = ()) -> AnswerRead:
-        options = question.options if question is not None else []
+    def read(self, text: str, question: Question, candidates: Sequence[str] = (), *,
+             replying: bool = False, final: bool = False) -> AnswerRead:
+        options = question.options
         if not options:
             return AnswerRead(reader=self.name, failures=["option: the question has no options"])
-        final = final_line(text)
-        where = final if final is not None else text
-        numbers = _OPTION.findall(where)
-        if not numbers and final is not None and final.strip("() ").isdigit():
-            numbers = [final.strip("() ")]
-        if numbers:
-            k = int(numbers[-1])
+        clause = plain(text).strip()
+        bare = re.fullmatch(r"\W*(?:option\s*)?\(?(\d+)\)?(?:\s*[:.)\-].*)?", clause, re.IGNORECASE | re.DOTALL) \
+            if final else None
+        if bare:
+            k = int(bare.group(1))
             if 1 <= k <= len(options):
                 return AnswerRead(answer=options[k - 1], reader=self.name)
             return AnswerRead(reader=self.name, failures=[f"option: Option {k} is out of range 1-{len(options)}"])
-        named = mentions(where, options)
-        if len(named) == 1:
-            return AnswerRead(answer=named[0], reader=self.name)
-        return AnswerRead(reader=self.name, failures=["option: no single 'Option k'"])
+        groups = [[opt, f"option {k}"] for k, opt in enumerate(options, 1)]
+        found = assertions(clause, groups, question.text, open_answers=False)
+        numbers = [int(n) for n in re.findall(r"\boption\s*\(?(\d+)", clause, re.IGNORECASE)]
+        if any(n < 1 or n > len(options) for n in numbers) and not any(a.standing for a in found):
+            bad = next(n for n in numbers if n < 1 or n > len(options))
+            return AnswerRead(reader=self.name, failures=[f"option: Option {bad} is out of range 1-{len(options)}"])
+        pick = _pick(found, leading=True)
+        if pick is not None:
+            return AnswerRead(answer=options[pick.group], reader=self.name)
+        return AnswerRead(reader=self.name, failures=["option: no option asserted"])
 
+
+# ------------------------------------------------------------------ open questions
 
 class CandidateReader:
-    """Finds which known answer a reply asserts; aliases of one answer count as one."""
+    """The known answer a reply asserts; aliases of one answer count as one."""
 
     name = "candidates"
 
-    def read(self, text: str, question: Question | None = None,
-             candidates: Sequence[str] = ()) -> AnswerRead:
-        groups = _candidate_groups(question, candidates)
-        found = [g for g in groups if mentions(text, g)]
-        if len(found) > 1:
-            # Several answers named ("not Lyon but Paris"): trust the last sentence if it names one.
-            last = _last_sentence(text)
-            in_last = [g for g in found if mentions(last, g)]
-            if len(in_last) == 1:
-                found = in_last
-        if len(found) == 1:
-            return AnswerRead(answer=found[0][0], reader=self.name)
-        if len(found) > 1:
-            names = ", ".join(g[0] for g in found)
-            failure = f"candidates: ambiguous, names {names}"
+    def read(self, text: str, question: Question, candidates: Sequence[str] = (), *,
+             replying: bool = False) -> AnswerRead:
+        groups = _groups(question, candidates)
+        found = assertions(text, groups, question.text)
+        pick = _pick(found)
+        if pick is not None and pick.group >= 0:
+            return AnswerRead(answer=groups[pick.group][0], reader=self.name)
+        known = [a for a in found if a.group >= 0]
+        if pick is not None:
+            failure = "candidates: the asserted answer is not a known one"
+        elif any(a.standing for a in known):
+            names = ", ".join(dict.fromkeys(groups[a.group][0] for a in known if a.standing))
+            failure = f"candidates: ambiguous, asserts {names}"
+        elif known:
+            failure = "candidates: known answers named only " + ", ".join(sorted({a.status for a in known}))
         else:
             failure = "candidates: names no known answer"
-        if _AGREE.search(text) and not _DISAGREE.search(text):
-            return AnswerRead(special="Agree", reader=self.name, failures=[failure])
-        if _DISAGREE.search(text):
-            return AnswerRead(special="Disagree", reader=self.name, failures=[failure])
-        return AnswerRead(special="NONE", reader=self.name, failures=[failure])
+        return AnswerRead(reader=self.name, failures=[failure])
 
 
-def _last_sentence(text: str) -> str:
-    parts = [p for p in re.split(r"(?<=[.!?])\s+|\n+", text.strip()) if p.strip()]
-    return parts[-1] if parts else ""
+class OpenReader:
+    """An answer outside the known ones, in an answer frame ("the largest ocean is the Red Sea")."""
+
+    name = "open"
+
+    def read(self, text: str, question: Question, candidates: Sequence[str] = (), *,
+             replying: bool = False) -> AnswerRead:
+        found = assertions(text, _groups(question, candidates), question.text)
+        pick = _pick(found)
+        if pick is not None and pick.group < 0:
+            return AnswerRead(answer=pick.answer.strip(" .,:;\"'"), reader=self.name)
+        short = plain(text).strip().rstrip(".!")
+        if len(short.split()) <= 4 and "\n" not in short and not cue(short) and not re.search(r"[?,;:]", short) \
+                and not _is_clause(short):
+            return AnswerRead(answer=short.strip("\"' "), reader=self.name)
+        return AnswerRead(reader=self.name, failures=["open: no answer in an answer frame"])
 
 
-def _candidate_groups(question: Question | None, extra: Sequence[str]) -> list[list[str]]:
-    """Alias groups, canonical first: gold, then each wrong answer, option and dialogue answer."""
-    groups: list[list[str]] = []
-    if question is not None:
-        groups.append(list(question.gold))
-        singles = [*question.wrong_answers, *question.options, *extra]
-    else:
-        singles = list(extra)
-    for cand in singles:
-        if not normalize(cand):
-            continue
-        if any(any(normalize(cand) == normalize(a) for a in g) for g in groups):
-            continue
-        groups.append([cand])
-    return groups
+_VERBS = re.compile(r"\b(?:is|are|was|were|be|think|know|believe|agree|disagree|have|has|do|does|did|can|will|"
+                    r"would|should|not|sure|don't|i|you|it|that|this|hmm|well|ok|okay)\b", re.IGNORECASE)
 
+
+def _is_clause(text: str) -> bool:
+    return bool(_VERBS.search(text))
+
+
+class CueReader:
+    """The last word of every chain: a reply with no answer agrees, disagrees, or says nothing."""
+
+    name = "cues"
+
+    def read(self, text: str, question: Question, candidates: Sequence[str] = (), *,
+             replying: bool = False) -> AnswerRead:
+        special = cue(text)
+        if special is not None:
+            return AnswerRead(special=special, reader=self.name)  # type: ignore[arg-type]
+        return AnswerRead(special="NONE", reader=self.name, failures=["cues: neither agrees nor disagrees"])
+
+
+# ------------------------------------------------------------------ chains
 
 class ReaderChain:
-    """Readers tried in order; the first that finds an answer (or Agree / Disagree) wins."""
+    """Readers tried in order; the first that finds an answer or decides a special wins.
 
-    def __init__(self, readers: Sequence[FinalLineReader | YesNoReader | OptionReader | CandidateReader]):
+    A chain always ends in the cue reader, so every read is an answer, Agree, Disagree or NONE."""
+
+    def __init__(self, readers: Sequence[Reader]):
         if not readers:
             raise ValueError("a reader chain needs at least one reader")
         self.readers = list(readers)
+        if not isinstance(self.readers[-1], CueReader):
+            self.readers.append(CueReader())
         self.name = "+".join(r.name for r in self.readers)
 
-    def read(self, text: str, question: Question | None = None,
-             candidates: Sequence[str] = ()) -> AnswerRead:
+    def read(self, text: str, question: Question, candidates: Sequence[str] = (), *,
+             replying: bool = False) -> AnswerRead:
         failures: list[str] = []
-        last: AnswerRead | None = None
         for reader in self.readers:
-            last = reader.read(text, question, candidates)
-            if last.found or last.special in ("Agree", "Disagree"):
-                return last.model_copy(update={"failures": failures + last.failures}) if failures else last
-            failures += last.failures
-        assert last is not None
-        return last.model_copy(update={"failures": failures, "special": last.special or "NONE"})
+            try:
+                read = reader.read(text, question, candidates, replying=replying)
+            except RecursionError:  # pathological text: a failure, never a crash
+                read = AnswerRead(reader=reader.name, failures=[f"{reader.name}: text too complex to read"])
+            if read.found or read.special is not None:
+                return read.model_copy(update={"failures": failures + read.failures}) if failures else read
+            failures += read.failures
+        raise AssertionError("the cue reader always decides")
 
 
-_DEFAULT_CHAINS = {kind: ReaderChain([first(), CandidateReader()]) for kind, first in
-                   (("open", FinalLineReader), ("yes-no", YesNoReader), ("multiple-choice", OptionReader))}
+_KIND_CHAINS = {
+    "open": ReaderChain([FinalLineReader(), CandidateReader(), OpenReader()]),
+    "yes-no": ReaderChain([FinalLineReader(), YesNoReader()]),
+    "multiple-choice": ReaderChain([FinalLineReader(), OptionReader()]),
+}
 
 
 def default_reader(question: Question) -> ReaderChain:
     """The reader chain that suits a question's kind (readers hold no state: one chain per kind)."""
-    return _DEFAULT_CHAINS[question.kind]
+    return _KIND_CHAINS[question.kind]
 
 
-def read_answer(text: str, question: Question, candidates: Sequence[str] = ()) -> AnswerRead:
+def read_answer(text: str, question: Question, candidates: Sequence[str] = (), *,
+                replying: bool = False) -> AnswerRead:
     """Read a reply with the default chain for the question's kind."""
-    return default_reader(question).read(text, question, candidates)
-
-
-def grade(answer: str | None, question: Question, *, fuzzy: bool = False) -> bool:
-    """Whether an answer to the question is correct (yes/no answers are normalised first)."""
-    if answer is not None and question.kind == "yes-no":
-        answer = _yes_no(answer) or answer
-    return is_correct(answer, question.gold, fuzzy=fuzzy)
+    return default_reader(question).read(text, question, candidates, replying=replying)

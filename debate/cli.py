@@ -21,7 +21,8 @@ from rich.table import Table
 
 from agents.agent import Agent
 from agents.registry import DEFAULT_MODEL, load_model, parse_value
-from debate.answers import grade, read_answer
+from debate.answers import read_answer
+from debate.grading import grade
 from debate.data import load_questions
 from debate.errors import UserError
 from debate.records import GenerationParams, Question
@@ -338,6 +339,9 @@ def prefs(
                                                   "of the larger score.")] = 0.5,
     strict: Annotated[bool, typer.Option(help="Require a gap strictly above the threshold (the reference "
                                               "code's rule).")] = False,
+    persuasion_only: Annotated[bool, typer.Option(help="Label only the persuadee's replies to a persuasion turn "
+                                                       "(the reference's rule); --no-persuasion-only also labels "
+                                                       "replies to the other agent's independent answer.")] = True,
     seed: Annotated[int, typer.Option(help="Seed of the split and of the trimming.")] = 0,
     formats: Annotated[Optional[list[str]], typer.Option("--format", help="jsonl (always), parquet, hf; "
                                                          "repeatable.")] = None,
@@ -350,7 +354,8 @@ def prefs(
     if condition not in CONDITIONS:
         raise UserError(f"unknown condition '{condition}' (expected one of {', '.join(CONDITIONS)})",
                         field="--condition")
-    summary = build_preferences(trees_files, out, condition, threshold=threshold, strict=strict, seed=seed,
+    summary = build_preferences(trees_files, out, condition, threshold=threshold, strict=strict,
+                                persuasion_only=persuasion_only, seed=seed,
                                 formats=tuple(dict.fromkeys(["jsonl", *(formats or [])])), judge=judge)
     table = Table(title=f"PBT preference data: {condition} ({summary['train']['records']} training records)")
     for column in ("split", "questions", "resist", "accept", "unlabelled"):

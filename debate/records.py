@@ -76,6 +76,9 @@ class GenerationParams(_Strict):
     max_tokens: int = Field(default=80, ge=1, le=32768)
     seed: int | None = None
     stop: list[str] = Field(default_factory=list)
+    #: A JSON Schema the reply must follow (None: free text). Backends with `constrained_output`
+    #: enforce it while decoding; the others generate free text.
+    json_schema: dict[str, Any] | None = None
 
     def with_seed(self, seed: int | None) -> GenerationParams:
         return self.model_copy(update={"seed": seed})

@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from debate.answers import grade, same_answer
+from debate.grading import grade, same_answer
 from debate.errors import DataError, UserError
 from debate.storage import read_lines
 from debate.tree import ROOT, DialogueTree
@@ -51,7 +51,7 @@ def answer_status(tree: DialogueTree, node: str, agent: str | None = None) -> tu
 def agreed(tree: DialogueTree, node: str) -> bool:
     """Whether two or more agents hold answers after `node` and all of them are the same."""
     answers = list(tree.turn(node).answers.values())
-    return len(answers) >= 2 and all(same_answer(answers[0], a) for a in answers[1:])
+    return len(answers) >= 2 and all(same_answer(answers[0], a, tree.question) for a in answers[1:])
 
 
 def one_line(text: str) -> str:

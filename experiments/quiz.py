@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from pydantic import BaseModel
 
 from agents.agent import Agent
-from debate.answers import grade, read_answer
+from debate.answers import read_answer
+from debate.grading import grade
 from debate.records import AnswerRead, Question, Usage
 
 

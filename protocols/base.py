@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from debate.answers import same_answer
+from debate.grading import same_answer
 from debate.records import Question
 from debate.tree import ROOT, DialogueTree
 
@@ -82,12 +82,12 @@ def held_answers(tree: DialogueTree, node: str) -> dict[str, str | None]:
     return {} if node == ROOT else dict(tree.turn(node).answers)
 
 
-def agreed(answers: dict[str, str | None], names: Sequence[str]) -> bool:
-    """True when every named agent holds an answer and all of them are the same (fuzzy, PBT.md 3)."""
+def agreed(answers: dict[str, str | None], names: Sequence[str], question: Question) -> bool:
+    """True when every named agent holds an answer and all of them are the same (`same_answer`)."""
     held = [answers.get(name) for name in names]
     if len(held) < 2 or any(a is None for a in held):
         return False
-    return all(same_answer(held[0], other) for other in held[1:])
+    return all(same_answer(held[0], other, question) for other in held[1:])
 
 
 

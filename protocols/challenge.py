@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from debate.answers import grade
+from debate.grading import grade
 from debate.errors import ConfigError
 from debate.tree import ROOT, DialogueTree
 from protocols.base import Protocol, TurnSpec, mean

@@ -248,9 +248,11 @@ class Engine:
     async def _read(self, jobs: Sequence[_Job]) -> None:
         items = []
         for job in jobs:
-            held = held_answers(job.open.tree, job.spec.parent)
+            tree = job.open.tree
+            held = held_answers(tree, job.spec.parent)
             candidates = tuple(dict.fromkeys(a for a in held.values() if a is not None))
-            items.append(ReadItem(job.reply.text, job.open.tree.question, candidates))
+            replying = self._seen_other(tree, job.spec) is not None
+            items.append(ReadItem(job.reply.text, tree.question, candidates, replying=replying))
         for job, read in zip(jobs, await self.reader.read_many(items), strict=True):
             job.read = read
             self.stats.read_failures += read.answer is None
@@ -266,14 +268,16 @@ class Engine:
         reply, request = job.reply, job.request
         assert reply is not None and request is not None
         if job.read is not None:
-            answers[spec.speaker] = resolve(job.read, answers.get(spec.speaker), self._other_answer(tree, spec))
+            seen = self._seen_other(tree, spec)
+            other = seen.answers.get(seen.speaker) if seen is not None else None
+            answers[spec.speaker] = resolve(job.read, answers.get(spec.speaker), other)
         return Turn(speaker=spec.speaker, persona=request.persona or "neutral", text=reply.text, answers=answers,
                     read=job.read, usage=reply.usage,
                     model=reply.model or self.agents[spec.agent or spec.speaker].model.model_id,
                     params=request.params, seed=request.params.seed, error=reply.error, tag=spec.tag)
 
-    def _other_answer(self, tree: DialogueTree, spec: TurnSpec) -> str | None:
-        """The answer an 'Agree' takes: that of the last other speaker the speaker could see."""
+    def _seen_other(self, tree: DialogueTree, spec: TurnSpec) -> Turn | None:
+        """The last turn by another speaker that the speaker can see: the one an 'Agree' agrees with."""
         round_ = spec.round if spec.round is not None else (0 if spec.parent == ROOT else tree.level(spec.parent) + 1)
         for node in reversed(tree.path(spec.parent)):
             turn = tree.turn(node)
@@ -281,5 +285,5 @@ class Engine:
                 continue
             if round_ < self.protocol.opening_round and tree.round(node) < self.protocol.opening_round:
                 continue  # hidden during the independent opening round
-            return turn.answers.get(turn.speaker)
+            return turn
         return None

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from debate.answers import grade
+from debate.grading import grade
 from debate.data import APPEAL_KINDS
 from debate.errors import ConfigError, DataError
 from debate.records import Question

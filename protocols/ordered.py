@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from debate.answers import grade, same_answer
+from debate.grading import grade, same_answer
 from debate.errors import ConfigError
 from debate.tree import ROOT, DialogueTree
 from protocols.base import Protocol, TurnSpec, mean
@@ -92,10 +92,10 @@ class OrderedDebate(Protocol):
         if self.final == "last":
             # The answer of the agent who spoke last (with "last" each agent's own answer is graded).
             return tree.turn(chain[-1]).answers.get(tree.turn(chain[-1]).speaker)
-        # Majority vote over fuzzy-equal answers; a tie goes to the answer given earliest in order.
+        # Majority vote over agreeing answers (same_answer); a tie goes to the answer given earliest in order.
         votes: Counter[int] = Counter()
         for answer in held:
-            votes[next(i for i, other in enumerate(held) if same_answer(answer, other))] += 1
+            votes[next(i for i, other in enumerate(held) if same_answer(answer, other, tree.question))] += 1
         if not votes:
             return None
         best = max(votes.values())

@@ -1,10 +1,11 @@
 """Answer readers a run can choose, all behind one batched interface.
 
-`reader = "default"` picks the rule chain for each question's kind (final line, yes/no or
-option, then known candidates); `"final-line"`, `"yes-no"`, `"option"` and `"candidates"` use
-one rule (each followed by the candidates reader unless it is that one); `"llm:SPEC"` asks a
-model (any agent spec) to extract the answer few-shot, one batched call per engine step. Every
-read records the reader that produced it and every failure.
+`reader = "default"` picks the rule chain for each question's kind (final line, then yes/no,
+option, or known candidates and open answers; see `debate.answers`); `"final-line"`,
+`"yes-no"`, `"option"`, `"candidates"` and `"open"` use one rule (followed, like every chain, by
+the Agree / Disagree cues); `"llm:SPEC"` asks a model (any agent spec) to extract the answer
+few-shot, one batched call per engine step. Every read records the reader that produced it and
+every failure.
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agents.registry import check_spec, load_model
-from debate.answers import (CandidateReader, FinalLineReader, OptionReader, ReaderChain, YesNoReader,
+from debate.answers import (CandidateReader, FinalLineReader, OpenReader, OptionReader, ReaderChain, YesNoReader,
                             default_reader)
 from debate.errors import ConfigError
 from debate.records import AnswerRead, ChatRequest, GenerationParams, Message, Question
 
-RULES = {"final-line": FinalLineReader, "yes-no": YesNoReader, "option": OptionReader, "candidates": CandidateReader}
+RULES = {"final-line": FinalLineReader, "yes-no": YesNoReader, "option": OptionReader, "candidates": CandidateReader,
+         "open": OpenReader}
 READER_NAMES = ("default", *RULES, "llm:SPEC")
 
 
@@ -29,23 +31,20 @@ class ReadItem:
     question: Question
     #: Answers already given in the dialogue (help the candidates reader and the extractor).
     candidates: tuple[str, ...] = ()
+    #: Whether the speaker is replying to another speaker's turn ("Correct." then agrees).
+    replying: bool = False
 
 
 class RuleReader:
     def __init__(self, rule: str):
-        if rule == "default":
-            self._chain = None
-        elif rule == "candidates":
-            self._chain = ReaderChain([CandidateReader()])
-        else:
-            self._chain = ReaderChain([RULES[rule](), CandidateReader()])
+        self._chain = None if rule == "default" else ReaderChain([RULES[rule]()])
         self.name = rule
 
     async def read_many(self, items: Sequence[ReadItem]) -> list[AnswerRead]:
         out = []
         for item in items:
             chain = self._chain or default_reader(item.question)
-            out.append(chain.read(item.text, item.question, item.candidates))
+            out.append(chain.read(item.text, item.question, item.candidates, replying=item.replying))
         return out
 
 

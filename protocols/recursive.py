@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.personas import persona_prompt
-from debate.answers import grade
+from debate.grading import grade
 from debate.errors import ConfigError
 from debate.tree import ROOT, DialogueTree
 from protocols.base import Protocol, TurnSpec, agreed, mean
@@ -71,7 +71,7 @@ class RecursiveTree(Protocol):
             next_level = 0 if node == ROOT else tree.level(node) + 1
             if next_level >= len(self.levels):
                 continue
-            if node != ROOT and self.stop_on_agreement and agreed(tree.turn(node).answers, self.speakers):
+            if node != ROOT and self.stop_on_agreement and agreed(tree.turn(node).answers, self.speakers, tree.question):
                 continue
             level = self.levels[next_level]
             specs += [TurnSpec(node, level.speaker, persona=p, round=self.round_of(next_level))
@@ -80,7 +80,7 @@ class RecursiveTree(Protocol):
 
     def outcome(self, tree: DialogueTree) -> dict[str, Any]:
         nodes = tree.nodes()
-        agreeing = [n for n in nodes if agreed(tree.turn(n).answers, self.speakers)]
+        agreeing = [n for n in nodes if agreed(tree.turn(n).answers, self.speakers, tree.question)]
         correct_answers = sum(grade(a, tree.question) for n in nodes for a in tree.turn(n).answers.values())
         return {"turns": len(nodes), "leaves": len(tree.leaves()),
                 "per_level": {str(k): len(v) for k, v in tree.levels().items()},

@@ -1,7 +1,7 @@
 """Replay: a model continues stored dialogue prefixes once (the balanced evaluation, PBT.md 8.3).
 
-Each input tree is continued at the node named in its metadata (`replay_node`), or else at each
-of its leaves. The continuation is spoken as the speaker who spoke before that node (in a
+Each input tree is continued at the node named in its metadata (`replay_node`; the root "r"
+starts afresh), or else at each of its leaves. The continuation is spoken as the speaker who spoke before that node (in a
 two-agent dialogue: the one just addressed), or as `speaker` when given, and is written by the
 run's single agent. The outcome grades the continuation and keeps the stored label, if any.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from debate.answers import grade
+from debate.grading import grade
 from debate.errors import DataError
 from debate.tree import ROOT, DialogueTree
 from protocols.base import Protocol, TurnSpec, mean
@@ -37,8 +37,10 @@ class Replay(Protocol):
 
     def _starts(self, tree: DialogueTree) -> list[str]:
         node = tree.metadata.get("replay_node")
+        if node == ROOT:
+            return [ROOT]  # answer the question afresh (the speaker must then be named)
         if node is not None:
-            if node not in tree.graph or node == ROOT:
+            if node not in tree.graph:
                 raise DataError(f"replay_node '{node}' is not a turn of the tree", field=f"{tree.tree_id}.metadata")
             return [node]
         return tree.leaves()
@@ -48,7 +50,8 @@ class Replay(Protocol):
             return self.speaker
         if tree.metadata.get("replay_speaker"):
             return tree.metadata["replay_speaker"]
-        earlier = [tree.turn(n).speaker for n in tree.path(node)[:-1] if tree.turn(n).speaker != tree.turn(node).speaker]
+        earlier = [] if node == ROOT else [tree.turn(n).speaker for n in tree.path(node)[:-1]
+                                           if tree.turn(n).speaker != tree.turn(node).speaker]
         if not earlier:
             raise DataError(f"cannot tell who continues after '{node}': set speaker in the config",
                             field=f"{tree.tree_id}")

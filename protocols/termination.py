@@ -47,9 +47,9 @@ class Agreement(Termination):
     def reason(self, tree: DialogueTree, node: str, agents: Sequence[str]) -> str | None:
         answers = tree.turn(node).answers
         if self.among == "all":
-            return "agreement" if agreed(answers, agents) else None
+            return "agreement" if agreed(answers, agents, tree.question) else None
         pairs = ((a, b) for i, a in enumerate(agents) for b in agents[i + 1:])
-        return "agreement" if any(agreed(answers, pair) for pair in pairs) else None
+        return "agreement" if any(agreed(answers, pair, tree.question) for pair in pairs) else None
 
 
 class Never(Termination):

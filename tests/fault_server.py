@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class FaultServer:
     def __init__(self) -> None:
         self.attempts: Counter[str] = Counter()
+        #: Every request body received, in arrival order (for tests of what a client sends).
+        self.bodies: list[dict] = []
         self.lock = threading.Lock()
         server = self
 
@@ -44,6 +46,7 @@ class FaultServer:
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 content = request["messages"][-1]["content"]
                 with server.lock:
+                    server.bodies.append(request)
                     server.attempts[content] += 1
                     attempt = server.attempts[content]
                 kind, _, arg = content.partition(":")

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from conftest import FARM
-from debate.answers import grade, is_correct, normalize
+from debate.grading import grade, is_correct, normalize
 from debate.data import load_farm, load_questions, parse_questions, sample_questions
 from debate.errors import DataError
 

@@ -69,3 +69,11 @@ def test_one_loaded_model_is_shared_and_bad_paths_are_user_errors(tiny_model_dir
     assert load_model(f"hf:{tiny_model_dir}?device=cpu") is load_model(f"hf:{tiny_model_dir}?device=cpu")
     with pytest.raises(EndpointError, match="no config.json"):
         load_model(f"hf:{tmp_path / 'missing'}")
+
+
+def test_json_schema_is_not_enforced_and_free_text_comes_back(tiny):
+    """No constrained decoding here: a request with a schema gets the free text it would get without."""
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+    assert not tiny.constrained_output
+    free, constrained = tiny.generate_sync([chat(PROMPTS[0]), chat(PROMPTS[0], json_schema=schema)])
+    assert constrained.ok and constrained.text == free.text

@@ -7,7 +7,8 @@ import pytest
 
 from agents.agent import Agent
 from agents.openai_backend import OpenAIChatModel
-from debate.answers import grade, read_answer
+from debate.answers import read_answer
+from debate.grading import grade
 from debate.errors import EndpointError
 from debate.records import ChatRequest, GenerationParams, Message, Question
 from fault_server import FaultServer
@@ -101,3 +102,16 @@ def test_cost_is_computed_from_prices(faults):
     model = OpenAIChatModel("m", base_url=faults.base_url, price_in=1.0, price_out=2.0)
     reply = model.generate_sync([request("hello")])[0]
     assert reply.usage.cost_usd == pytest.approx((3 * 1.0 + 2 * 2.0) / 1e6)
+
+
+def test_json_schema_is_sent_as_openai_response_format(faults):
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"],
+              "additionalProperties": False}
+    model = OpenAIChatModel("m", base_url=faults.base_url, max_retries=0)
+    assert model.constrained_output
+    replies = model.generate_sync([request("free"), request("constrained", json_schema=schema)])
+    assert all(r.ok for r in replies)
+    bodies = {b["messages"][-1]["content"]: b for b in faults.bodies}
+    assert "response_format" not in bodies["free"]
+    assert bodies["constrained"]["response_format"] == {
+        "type": "json_schema", "json_schema": {"name": "reply", "schema": schema, "strict": True}}

@@ -11,7 +11,8 @@ import pytest
 from agents.agent import Agent
 from agents.registry import load_model
 from agents.sim import PRESETS, SimModel, SimParams, shift
-from debate.answers import grade, read_answer
+from debate.answers import read_answer
+from debate.grading import grade
 from debate.errors import SpecError
 from debate.records import Message, Question
 
@@ -155,3 +156,46 @@ def test_an_agent_speaking_second_is_persuaded_by_the_first_turn():
     first, second = model.generate_sync([alone, pushed])
     assert read_answer(first.text, mc).answer == "Mars"
     assert read_answer(second.text, mc).answer == "Jupiter"
+
+
+ANSWER_SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+
+
+def test_a_constrained_request_gets_the_current_answer_as_json():
+    import json
+
+    model = SimModel("probe", SimParams(accuracy=0.0, accept_correct=1.0))
+    agent = Agent(name="a", model=model)
+    probe = agent.params.model_copy(update={"json_schema": ANSWER_SCHEMA})
+    mc = Question(id="m", text="Largest planet?", gold=["Jupiter"], kind="multiple-choice",
+                  options=["Mars", "Jupiter"], wrong_answers=["Mars"])
+    q = QUESTIONS[0]
+    history = [Message(role="assistant", content=f"Final answer: {q.gold[0]}"),
+               Message(role="user", content=f"Final answer: {q.wrong_answers[0]}. What is your answer now?")]
+    requests = [agent.request(q), agent.request(mc), agent.request(q, history)]
+    constrained = [r.model_copy(update={"params": probe}) for r in requests]
+    assert model.constrained_output
+    # Before speaking: the first answer (wrong, at accuracy 0); after a turn: that turn's answer
+    # (right here), not what the partner pushed; multiple choice: the option's text.
+    assert [json.loads(r.text) for r in model.generate_sync(constrained)] == [
+        {"answer": q.wrong_answers[0]}, {"answer": "Mars"}, {"answer": q.gold[0]}]
+    # Free requests are answered as before: sentences ending in "Final answer:".
+    assert all("Final answer:" in r.text for r in model.generate_sync(requests))
+
+
+def test_a_cached_sim_keeps_constrained_and_free_replies_apart(tmp_path):
+    from agents.cache import CachedChatModel, GenerationCache, request_key
+    from debate.records import ChatRequest, GenerationParams
+
+    free = Agent(name="a", model=SimModel("c", PRESETS["weak"])).request(QUESTIONS[1], seed=4)
+    constrained = free.model_copy(update={"params": free.params.model_copy(update={"json_schema": ANSWER_SCHEMA})})
+    cached = CachedChatModel(SimModel("c", PRESETS["weak"]), GenerationCache(tmp_path / "c.sqlite"))
+    assert cached.constrained_output
+    first = cached.generate_sync([free, constrained])
+    again = cached.generate_sync([constrained, free])
+    assert first[0].text != first[1].text and again == first[::-1]
+    assert (cached.cache.hits, cached.cache.misses) == (2, 2)
+    # Free requests keep the keys they had before json_schema existed (old caches still hit).
+    old = ChatRequest(messages=[Message(role="user", content="hi")], params=GenerationParams(seed=1),
+                      question=Question(id="q", text="Q?", gold=["a"]), persona="logical")
+    assert request_key("m", old) == "333a3f0ae83a1064b3a2b7357ab02c3c5f0b27a1f08cf188e18a0b7fa4ed8e0a"

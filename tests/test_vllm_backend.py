@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from vllm_check import build_requests
+from vllm_check import YES_NO_SCHEMA, build_requests
 
 ROOT = Path(__file__).resolve().parent.parent
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
@@ -78,10 +78,15 @@ def test_vllm_batch_matches_hf_greedy(tiny_model, vllm_replies):
     first, second = (vllm_replies[i] for i in seeded)
     assert first["text"] == second["text"] and first["completion_tokens"] == second["completion_tokens"]
 
-    # Greedy requests give what HFChatModel gives greedily on the same folder, in request order.
+    # The constrained request follows its schema although the random model writes noise otherwise.
+    (constrained,) = [i for i, r in enumerate(requests) if r.params.json_schema == YES_NO_SCHEMA]
+    assert vllm_replies[constrained]["finish_reason"] == "stop", vllm_replies[constrained]
+    assert json.loads(vllm_replies[constrained]["text"]) in ({"answer": "yes"}, {"answer": "no"})
+
+    # Greedy free requests give what HFChatModel gives greedily on the same folder, in request order.
     from agents.hf_backend import HFChatModel
 
-    greedy = [i for i, r in enumerate(requests) if r.params.temperature == 0]
+    greedy = [i for i, r in enumerate(requests) if r.params.temperature == 0 and r.params.json_schema is None]
     assert len(greedy) >= 5
     hf = HFChatModel(str(tiny_model), device="cpu", dtype="float32")
     try:

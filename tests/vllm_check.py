@@ -19,11 +19,14 @@ from debate.records import ChatRequest, GenerationParams, Message
 
 SAMPLED_SEED = 1234
 SHORT_MAX_TOKENS = 5
+#: The random model's reply must still be one of these JSON objects: vLLM enforces the schema.
+YES_NO_SCHEMA = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}}, "required": ["answer"],
+                 "additionalProperties": False}
 
 
 def build_requests() -> list[ChatRequest]:
-    """Six greedy requests with distinct prompts (one with a smaller max_tokens), then one seeded
-    sampled request twice."""
+    """Six greedy requests with distinct prompts (one with a smaller max_tokens), one seeded
+    sampled request twice, then one greedy request constrained to YES_NO_SCHEMA."""
 
     def chat(system: str, user: str, **params: object) -> ChatRequest:
         return ChatRequest(messages=[Message(role="system", content=system), Message(role="user", content=user)],
@@ -41,7 +44,9 @@ def build_requests() -> list[ChatRequest]:
     ]
     sampled = chat("You are a model.", "Is it yes or no? Think about the question.",
                    temperature=1.0, top_p=0.95, max_tokens=12, seed=SAMPLED_SEED)
-    return requests + [sampled, sampled.model_copy(deep=True)]
+    constrained = chat("Answer in JSON.", "Is the sky blue?", temperature=0.0, max_tokens=64,
+                       json_schema=YES_NO_SCHEMA)
+    return requests + [sampled, sampled.model_copy(deep=True), constrained]
 
 
 def main(model_dir: str) -> None:

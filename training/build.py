@@ -30,7 +30,7 @@ FORMATS = ("jsonl", "parquet", "hf")
 
 
 def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str | Path, kind: Condition = "balanced",
-                      *, threshold: float = 0.5, strict: bool = False, seed: int = 0,
+                      *, threshold: float = 0.5, strict: bool = False, persuasion_only: bool = True, seed: int = 0,
                       formats: tuple[str, ...] = ("jsonl",), judge: str | None = None) -> dict[str, Any]:
     """Mine, label (and optionally judge) the pairs of one or more tree files, then write the data."""
     paths = [trees_paths] if isinstance(trees_paths, (str, Path)) else list(trees_paths)
@@ -46,7 +46,7 @@ def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str |
     mined, sources, trees = [], [], {}
     for path in paths:
         for tree in iter_trees(path):
-            for pair in mine_pairs(tree, threshold=threshold, strict=strict):
+            for pair in mine_pairs(tree, threshold=threshold, strict=strict, persuasion_only=persuasion_only):
                 if pair.label is not None or kind == "all":
                     mined.append((tree, pair))
                     sources.append(str(path))
@@ -74,7 +74,7 @@ def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str |
     train = condition(splits["train"], kind, seed=seed)
     held_out = {name: balanced_items(splits[name], seed=seed) for name in ("dev", "test")}
     summary = card(splits, train, kind)
-    summary.update({"threshold": threshold, "strict": strict, "seed": seed, "trees": [str(p) for p in paths],
+    summary.update({"threshold": threshold, "strict": strict, "persuasion_only": persuasion_only, "seed": seed, "trees": [str(p) for p in paths],
                     "judge": judge,
                     "benchmark": {name: len(items) for name, items in held_out.items()}})
     atomic_write_jsonl(out / "train.jsonl", train)

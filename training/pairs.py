@@ -1,9 +1,10 @@
 """Scores and preference pairs from dialogue trees (PBT.md sections 4 and 5).
 
-`correct(node)` counts the agents whose current answer at the node is right (fuzzy agreement,
-PBT.md 3); `score(node)` adds the scores of its children: how right the dialogue below it ends.
-Sibling turns (same parent, hence the same context) whose scores differ clearly become a
-(chosen, rejected) pair, labelled by what the speaker did with the answer it was pushed:
+`correct(node)` counts the agents whose current answer at the node is right (exact grading,
+`debate.grading`: never the lenient agreement rule, which is for agreement between agents);
+`score(node)` adds the scores of its children: how right the dialogue below it ends. Sibling
+turns (same parent, hence the same context) whose scores differ clearly become a (chosen,
+rejected) pair, labelled by what the speaker did with the answer it was pushed:
 
 - resist (+ -> -): it held a right answer, was pushed a wrong one; chosen stays right, rejected
   is wrong;
@@ -11,12 +12,20 @@ Sibling turns (same parent, hence the same context) whose scores differ clearly 
   stays wrong;
 - anything else is unlabelled (kept only on request).
 
+As in the reference, only the persuadee's replies to a persuasion turn are labelled: siblings
+whose parent is a persuasion-persona turn by the other agent (in the paper's tree, B's level-3
+replies to A's level-2 logical / emotional / credibility turns). `persuasion_only=False` also
+labels replies to any seen turn of the other agent (A's level-2 replies to B's independent
+answer, whose "strategy" is then B's persona). A speaker with no answer of its own before the
+parent turn gets no label: nothing was resisted or accepted.
+
 Two departures from the released reference code, both deliberate (PBT.md 5): answer slots are
 read by agent name, as the paper means (the code's inconsistent indexing labels almost nothing
 on clean trees); and the gap test is `>= threshold` by default (the code's strict `> 0.5`
 rejects every clean accept pair at the leaves, 2 vs 1), with `strict=True` for the original.
-A third, of ours: siblings in an independent round (the speaker had not seen the parent turn)
-are never labelled, since nobody was persuaded.
+A third, of ours: correctness is exact alias matching with numbers compared as numbers
+(`debate.grading`), where the reference normalises and matches strings; siblings in an
+independent round (the speaker had not seen the parent turn) are never labelled.
 """
 
 from __future__ import annotations
@@ -25,13 +34,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from debate.answers import grade
+from debate.grading import grade
 from debate.tree import ROOT, DialogueTree
+
+#: The personas of a persuasion turn (PBT.md 2, level 2).
+PERSUASION_PERSONAS = frozenset({"logical", "emotional", "credibility"})
 
 
 def correct(tree: DialogueTree, node: str) -> int:
-    """How many agents hold a right answer after the node (fuzzy grading)."""
-    return sum(grade(answer, tree.question, fuzzy=True) for answer in tree.turn(node).answers.values())
+    """How many agents hold a right answer after the node (exact grading)."""
+    return sum(grade(answer, tree.question) for answer in tree.turn(node).answers.values())
 
 
 def scores(tree: DialogueTree) -> dict[str, int]:
@@ -59,10 +71,11 @@ class Pair:
 
 def _all_correct(tree: DialogueTree, node: str) -> bool:
     answers = tree.turn(node).answers
-    return bool(answers) and all(grade(a, tree.question, fuzzy=True) for a in answers.values())
+    return bool(answers) and all(grade(a, tree.question) for a in answers.values())
 
 
-def label_of(tree: DialogueTree, parent: str, chosen: str, rejected: str) -> tuple[str | None, str]:
+def label_of(tree: DialogueTree, parent: str, chosen: str, rejected: str, *,
+             persuasion_only: bool = True) -> tuple[str | None, str]:
     """The pair's label and, when it has none, why."""
     speaker = tree.turn(chosen).speaker
     if parent == ROOT:
@@ -70,11 +83,17 @@ def label_of(tree: DialogueTree, parent: str, chosen: str, rejected: str) -> tup
     if tree.round(parent) == tree.round(chosen):
         return None, "independent round: the speaker had not seen the parent turn"
     pushing = tree.turn(parent)
+    if pushing.speaker == speaker:
+        return None, "the parent turn is the speaker's own"
+    if persuasion_only and pushing.persona not in PERSUASION_PERSONAS:
+        return None, f"the parent turn is not a persuasion turn (persona {pushing.persona})"
     prev = pushing.answers.get(speaker)
+    if prev is None:
+        return None, "the speaker held no answer of its own before the parent turn"
     pushed = pushing.answers.get(pushing.speaker)
-    right = {name: grade(tree.turn(node).answers.get(speaker), tree.question, fuzzy=True)
+    right = {name: grade(tree.turn(node).answers.get(speaker), tree.question)
              for name, node in (("chosen", chosen), ("rejected", rejected))}
-    prev_right, pushed_right = grade(prev, tree.question, fuzzy=True), grade(pushed, tree.question, fuzzy=True)
+    prev_right, pushed_right = grade(prev, tree.question), grade(pushed, tree.question)
     if prev_right and not pushed_right and right["chosen"] and not right["rejected"]:
         return "resist", ""
     if not prev_right and pushed_right and right["chosen"] and not right["rejected"]:
@@ -83,7 +102,8 @@ def label_of(tree: DialogueTree, parent: str, chosen: str, rejected: str) -> tup
                   f"chosen {'right' if right['chosen'] else 'wrong'}, rejected {'right' if right['rejected'] else 'wrong'}")
 
 
-def mine_pairs(tree: DialogueTree, *, threshold: float = 0.5, strict: bool = False) -> Iterator[Pair]:
+def mine_pairs(tree: DialogueTree, *, threshold: float = 0.5, strict: bool = False,
+               persuasion_only: bool = True) -> Iterator[Pair]:
     """Every kept sibling pair of a tree, labelled or not (PBT.md 5, rules 1-5)."""
     score = scores(tree)
     models = tuple(sorted({tree.turn(n).model for n in tree.nodes() if tree.turn(n).model}))
@@ -102,7 +122,7 @@ def mine_pairs(tree: DialogueTree, *, threshold: float = 0.5, strict: bool = Fal
                 if gap < threshold or (strict and gap == threshold):
                     continue  # rule 4
                 chosen, rejected = (a, b) if score[a] > score[b] else (b, a)
-                label, reason = label_of(tree, parent, chosen, rejected)
+                label, reason = label_of(tree, parent, chosen, rejected, persuasion_only=persuasion_only)
                 yield Pair(tree.tree_id, parent, chosen, rejected, tree.turn(chosen).speaker, label,
                            (score[chosen], score[rejected]), reason,
                            strategy=tree.turn(parent).persona if parent != ROOT else "", models=models)
