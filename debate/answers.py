@@ -370,7 +370,8 @@ class OpenReader:
         found = assertions(text, _groups(question, candidates), question.text)
         pick = _pick(found)
         if pick is not None and pick.group < 0:
-            return AnswerRead(answer=pick.answer.strip(" .,:;\"'"), reader=self.name)
+            return AnswerRead(answer=re.sub(r"^(?:the|a|an)\s+", "", pick.answer.strip(" .,:;\"'"), flags=re.I),
+                              reader=self.name)
         short = plain(text).strip().rstrip(".!")
         if len(short.split()) <= 4 and "\n" not in short and not cue(short) and not re.search(r"[?,;:]", short) \
                 and not _is_clause(short):

@@ -63,7 +63,7 @@ _NEGATION_BEFORE = re.compile(
     r"\bno,? it(?:'s| is| was) not)"
     r"\s+(?:(?:the|a|an|just|quite|really|actually|exactly|necessarily|simply|option)\s+)*$", re.IGNORECASE)
 _NEGATION_AFTER = re.compile(
-    r"^[\s\"',]*(?:(?:is|was|are|were|would be|seems)\s+)?(?:(?:definitely|clearly|actually|certainly)\s+)?"
+    r"^[\s\"']*(?:(?:is|was|are|were|would be|seems)\s+)?(?:(?:definitely|clearly|actually|certainly)\s+)?"
     r"(?:not\b|n't\b|isn't\b|wasn't\b|aren't\b|incorrect\b|wrong\b|mistaken\b|false\b|untrue\b|"
     r"(?:a|an)\s+(?:common\s+|popular\s+|frequent\s+)?(?:misconception|myth|mistake|error|confusion)\b|"
     r"(?:is\s+)?(?:often|commonly|frequently|sometimes)\s+(?:mistaken|confused|thought|believed|assumed))",
@@ -152,7 +152,7 @@ class Assertion:
     start: int
     end: int
     framed: bool
-    #: "asserted", or why it is not: "negated", "reported", "conceded", "retracted".
+    #: "asserted", or why it is not: "negated", "reported", "conceded", "aside", "retracted", "hedged".
     status: str
 
     @property
@@ -180,6 +180,8 @@ def _alias_pattern(alias: str) -> re.Pattern[str] | None:
 
 
 _NAME_WORD = re.compile(r"[A-Z][a-z'-]+|[A-Z]{2,}")
+_SCALE_AFTER = re.compile(r"^\s*(?:%|bc\b|bce\b|b\.c\.|percent\b|per cent\b|hundred\b|thousand\b|million\b|"
+                          r"billion\b|trillion\b|times\b)", re.IGNORECASE)
 _NUMERAL_AFTER = re.compile(r"^[ \t]+(?:[IVXLC]{1,5}\b|\d)")
 _FUNCTION_WORDS = set("i the a an it is my your yes no final answer option in on at of and but so that this "
                       "agent sorry actually well think believe however although though while because as "
@@ -198,6 +200,8 @@ def _extends_name(text: str, start: int, end: int, numeric: bool) -> bool:
     """Whether the mention is part of a longer name (`Pierre Curie`, `Napoleon III`, `Percy Bysshe Shelley`)."""
     if _NUMERAL_AFTER.match(text[end:]):
         return True
+    if numeric and _SCALE_AFTER.match(text[end:]):
+        return True  # "500 BC" is not 500, "3 million" is not 3
     after = re.match(r"^[ \t]+([A-Z][\w'-]*)", text[end:])
     if not numeric and after and _NAME_WORD.fullmatch(after.group(1)) \
             and after.group(1).lower() not in _FUNCTION_WORDS | _GENERIC_AFTER:
@@ -206,13 +210,25 @@ def _extends_name(text: str, start: int, end: int, numeric: bool) -> bool:
     return bool(before and before.group(1).lower() not in _FUNCTION_WORDS and _NAME_WORD.fullmatch(before.group(1)))
 
 
+def _short_forms(aliases: Sequence[str]) -> list[str]:
+    """The aliases, and each without a generic word (`Atlantic Ocean` -> `Atlantic`, `Mount Everest` -> `Everest`)."""
+    forms = list(aliases)
+    for alias in aliases:
+        words = alias.split()
+        if len(words) >= 2 and words[-1].lower() in _GENERIC_AFTER:
+            forms.append(" ".join(words[:-1]))
+        if len(words) >= 2 and words[0].lower().rstrip(".") in {"mount", "mt", "lake", "river", "cape"}:
+            forms.append(" ".join(words[1:]))
+    return list(dict.fromkeys(forms))
+
+
 def _mentions(text: str, groups: Sequence[Sequence[str]]) -> list[tuple[int, int, int]]:
     """(group, start, end) of every whole-word mention that is not part of a longer name.
 
     Aliases of a group are matched longest first, and a span is given to one group only."""
     spans: list[tuple[int, int, int]] = []
     for g, aliases in enumerate(groups):
-        for alias in sorted(aliases, key=lambda a: -len(normalize(a))):
+        for alias in sorted(_short_forms(aliases), key=lambda a: -len(normalize(a))):
             pattern = _alias_pattern(alias)
             if pattern is None:
                 continue
@@ -226,7 +242,7 @@ def _mentions(text: str, groups: Sequence[Sequence[str]]) -> list[tuple[int, int
     for g, s, e in spans:
         if kept and s < kept[-1][2]:
             continue
-        numeric = bool(re.fullmatch(r"[\d.,\s]+", text[s:e]))
+        numeric = text[s].isdigit()
         if not _extends_name(text, s, e, numeric):
             kept.append((g, s, e))
     return kept
@@ -267,7 +283,7 @@ def _copular_frame(sentence: str, offset: int, question_words: set[str]) -> tupl
 
 _OPEN_FRAMES = [
     re.compile(r"\b(?:the |my )?(?:correct |right |final |true )?answer(?: to (?:this|the|your) question)?"
-               r"(?: is| would be| must be| should be| remains| is still)\s*:?\s*", re.IGNORECASE),
+               r"(?: is| would be| must be| should be| remains| is still|\s*:)\s*:?\s*", re.IGNORECASE),
     re.compile(r"(?:^|(?<=[.!?,;:]\s)|(?<=\n)|(?<=\bbut\s)|(?<=\band\s))\s*(?:i (?:think|believe|guess|reckon|suspect|maintain)"
                r"(?: that)?(?: it(?:'s| is| was))?|i(?:'d| would) (?:say|go with)|i(?:'m| am) (?:going|sticking) with|"
                r"i(?:'ll| will) (?:go|stick) with|it(?:'s| is| was| must be)(?: definitely| indeed| actually| clearly)?)\s+",
@@ -343,12 +359,18 @@ def _classify(text: str, s: int, e: int, group: int, answer: str, frames: list[t
         status = "negated"
     elif _REPORTED_BEFORE.search(before):
         status = "reported"
-    elif _CONCESSIVE.search(text[sentence_start:s]) and not _CONTRAST.search(text[sentence_start:s]) \
-            and _CONTRAST.search(text[e:]) is None and "," in text[e:e + 200]:
-        status = "conceded"
+    elif _CONCESSIVE.search(text[_clause_boundary(text, s, sentence_start):s]):
+        status = "conceded"  # "..., though the Pacific is close", "Although Sydney is big, ..."
+    elif text.rfind("(", sentence_start, s) > text.rfind(")", sentence_start, s):
+        status = "aside"  # "100 degrees Celsius (212 degrees Fahrenheit)"
     else:
         status = "asserted"
     return Assertion(answer.strip(), group, s, e, framed, status)
+
+
+def _clause_boundary(text: str, pos: int, floor: int) -> int:
+    """The start of the comma-delimited clause holding `pos`."""
+    return max(floor, *(text.rfind(mark, floor, pos) + 1 for mark in ",;:"))
 
 
 def _retract(text: str, found: list[Assertion]) -> list[Assertion]:

@@ -139,6 +139,8 @@ class AnswerRead(_Strict):
     special: Special | None = None
     reader: str
     failures: list[str] = Field(default_factory=list)
+    #: The speaker's own reply to the self-report probe (reader `probe`), never part of the dialogue.
+    probe: str | None = None
 
     @property
     def found(self) -> bool:

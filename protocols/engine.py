@@ -252,7 +252,9 @@ class Engine:
             held = held_answers(tree, job.spec.parent)
             candidates = tuple(dict.fromkeys(a for a in held.values() if a is not None))
             replying = self._seen_other(tree, job.spec) is not None
-            items.append(ReadItem(job.reply.text, tree.question, candidates, replying=replying))
+            model = self._models[id(self.agents[job.spec.agent or job.spec.speaker].model)]
+            items.append(ReadItem(job.reply.text, tree.question, candidates, replying=replying,
+                                  request=job.request, model=model))
         for job, read in zip(jobs, await self.reader.read_many(items), strict=True):
             job.read = read
             self.stats.read_failures += read.answer is None

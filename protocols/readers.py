@@ -4,25 +4,30 @@
 option, or known candidates and open answers; see `debate.answers`); `"final-line"`,
 `"yes-no"`, `"option"`, `"candidates"` and `"open"` use one rule (followed, like every chain, by
 the Agree / Disagree cues); `"llm:SPEC"` asks a model (any agent spec) to extract the answer
-few-shot, one batched call per engine step. Every read records the reader that produced it and
+few-shot, one batched call per engine step; `"probe"` asks the speaker's own model for its answer
+on a side branch (self-report). Every read records the reader that produced it and
 every failure.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from agents.base import ChatModel
 from agents.registry import check_spec, load_model
 from debate.answers import (CandidateReader, FinalLineReader, OpenReader, OptionReader, ReaderChain, YesNoReader,
                             default_reader)
 from debate.errors import ConfigError
-from debate.records import AnswerRead, ChatRequest, GenerationParams, Message, Question
+from debate.records import AnswerRead, ChatRequest, GenerationParams, Message, Question, Reply
 
 RULES = {"final-line": FinalLineReader, "yes-no": YesNoReader, "option": OptionReader, "candidates": CandidateReader,
          "open": OpenReader}
-READER_NAMES = ("default", *RULES, "llm:SPEC")
+READER_NAMES = ("default", *RULES, "probe", "llm:SPEC")
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,9 @@ class ReadItem:
     candidates: tuple[str, ...] = ()
     #: Whether the speaker is replying to another speaker's turn ("Correct." then agrees).
     replying: bool = False
+    #: The request the reply answered, and the speaker's model (the probe reader asks it again).
+    request: ChatRequest | None = None
+    model: ChatModel | None = None
 
 
 class RuleReader:
@@ -98,18 +106,93 @@ class LLMExtractor:
                 for r in replies]
 
 
-Reader = RuleReader | LLMExtractor
+PROBE_PROMPT = (
+    "Setting the discussion aside for a moment: what is your answer to the question now? Reply with your "
+    "answer alone, in a few words (for a yes-or-no question, yes or no; for options, the option), or none "
+    "if you have no answer."
+)
+#: The probe's reply as JSON, where the backend constrains its output to a schema.
+PROBE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 80}},
+                                "required": ["answer"], "additionalProperties": False}
+
+
+class ProbeReader:
+    """Self-report: after a turn, the speaker's own model is asked for its answer on a side branch.
+
+    The probe is the turn's own request, followed by the reply and one question; it is never part of
+    the dialogue. It goes to the speaker's model (through the run's cache) in one batch per model,
+    greedy, with the reply constrained to `{"answer": ...}` where the backend supports it; free text
+    is read as a final line otherwise. A probe that fails or says nothing usable falls back to the
+    rule chain, and the failure is recorded.
+    """
+
+    name = "probe"
+
+    def __init__(self, max_tokens: int = 32):
+        self.params = GenerationParams(temperature=0.0, max_tokens=max_tokens, json_schema=PROBE_SCHEMA)
+
+    def request(self, item: ReadItem) -> ChatRequest:
+        assert item.request is not None
+        messages = [*item.request.messages, Message(role="assistant", content=item.text),
+                    Message(role="user", content=PROBE_PROMPT)]
+        return ChatRequest(messages=messages, params=self.params.with_seed(item.request.params.seed),
+                           question=item.question, persona=item.request.persona)
+
+    def parse(self, text: str, item: ReadItem) -> AnswerRead:
+        raw = text.strip()
+        try:
+            value = json.loads(raw)
+            raw = str(value.get("answer", "")) if isinstance(value, dict) else str(value)
+        except ValueError:
+            pass  # free text from a backend without constrained output
+        read = FinalLineReader().read(f"Final answer: {raw}", item.question, item.candidates, replying=item.replying)
+        return read.model_copy(update={"reader": self.name, "probe": text,
+                                       "failures": [f.replace("final-line", "probe") for f in read.failures]})
+
+    async def read_many(self, items: Sequence[ReadItem]) -> list[AnswerRead]:
+        by_model: dict[int, list[int]] = {}
+        for i, item in enumerate(items):
+            if item.model is None or item.request is None:
+                raise ValueError("the probe reader needs each turn's request and model (the engine gives them)")
+            by_model.setdefault(id(item.model), []).append(i)
+        replies: list[Reply | None] = [None] * len(items)
+
+        async def ask(indices: list[int]) -> None:
+            model = items[indices[0]].model
+            assert model is not None
+            for i, reply in zip(indices, await model.generate([self.request(items[i]) for i in indices]), strict=True):
+                replies[i] = reply
+
+        await asyncio.gather(*(ask(indices) for indices in by_model.values()))
+        out = []
+        for item, reply in zip(items, replies, strict=True):
+            assert reply is not None
+            read = self.parse(reply.text, item) if reply.ok else None
+            if read is not None and (read.found or read.special in ("Agree", "Disagree")):
+                out.append(read)
+                continue
+            why = f"probe: {reply.error}" if not reply.ok else f"probe: no answer in {reply.text[:60]!r}"
+            rules = default_reader(item.question).read(item.text, item.question, item.candidates,
+                                                       replying=item.replying)
+            out.append(rules.model_copy(update={"failures": [why, *rules.failures],
+                                                "probe": reply.text if reply.ok else None}))
+        return out
+
+
+Reader = RuleReader | LLMExtractor | ProbeReader
 
 
 def check_reader(name: str) -> None:
     """Check a reader name (and an extractor's model spec) without loading anything."""
     if name.startswith("llm:"):
         check_spec(name[len("llm:"):])
-    elif name != "default" and name not in RULES:
+    elif name not in ("default", "probe") and name not in RULES:
         raise ConfigError(f"unknown answer reader '{name}' (expected one of {', '.join(READER_NAMES)})",
                           field="reader")
 
 
 def make_reader(name: str) -> Reader:
     check_reader(name)
+    if name == "probe":
+        return ProbeReader()
     return LLMExtractor(name[len("llm:"):]) if name.startswith("llm:") else RuleReader(name)

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from conftest import FARM
-from debate.grading import grade, is_correct, normalize
+from debate.grading import grade, is_correct, normalize, same_answer
 from debate.data import load_farm, load_questions, parse_questions, sample_questions
 from debate.errors import DataError
 
@@ -32,7 +32,8 @@ def test_training_questions_are_consistent_and_disjoint_from_the_evaluation_set(
     assert len(train) == 240 and len({q.id for q in train}) == 240
     assert {q.kind for q in train} == {"open"} and {q.source for q in train} == {"sample-train"}
     for q in train:
-        assert q.wrong_answers and not is_correct(q.wrong_answers[0], q.gold, fuzzy=True), q.id
+        assert q.wrong_answers and not is_correct(q.wrong_answers[0], q.gold), q.id
+        assert not any(same_answer(q.wrong_answers[0], g) for g in q.gold), q.id
         assert any(f" {normalize(g)} " in f" {normalize(q.context or '')} " for g in q.gold), q.id
     # PBT trees come from these; the evaluations ask the sample set: no question in both.
     assert not {normalize(q.text) for q in train} & {normalize(q.text) for q in sample_questions()}

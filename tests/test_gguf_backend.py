@@ -49,7 +49,8 @@ def test_json_schema_constrains_smollm2_and_free_requests_stay_free():
                      for c, city in {"France": "Paris", "Japan": "Tokyo", "Italy": "Rome", "Spain": "Madrid"}.items()]
         free = Agent(name="a", model=model, params=GenerationParams(max_tokens=40))
         constrained = Agent(name="a", model=model, params=GenerationParams(max_tokens=40, json_schema=ANSWER_SCHEMA))
-        replies = model.generate_sync([constrained.request(q) for q in questions] + [free.request(q) for q in questions])
+        replies = model.generate_sync([constrained.request(q) for q in questions] +
+                                      [free.request(q) for q in questions])
         assert all(r.ok for r in replies), [r.error for r in replies]
         answers = [_answer_json(r.text) for r in replies[:4]]
         assert all(a is not None and len(a) <= 40 for a in answers), [r.text for r in replies[:4]]

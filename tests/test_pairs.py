@@ -88,10 +88,38 @@ def test_same_children_rule_and_both_correct_skip():
     assert list(mine_pairs(right)) == []  # every sibling pair has every agent right
 
 
-def test_fuzzy_aliases_count_as_right():
-    tree = pbt_tree("Paris", "Lyon", [("Paris", "Lyon"), ("the city of Paris", "city of paris")])
+def test_correctness_is_exact_never_fuzzy():
+    # Aliases after normalising count; a longer, different answer containing gold does not.
+    tree = pbt_tree("Paris", "Lyon", [("Paris", "Lyon"), ("the paris", "PARIS.")])
     (pair,) = [p for p in mine_pairs(tree) if p.parent == "r.0.0.0"]
     assert pair.label == "accept" and pair.scores == (2, 1)
+    legs = Question(id="legs", text="How many legs does a spider have?", gold=["8", "eight"], wrong_answers=["6"])
+    # B "accepting" 18 is not accepting 8: under the old fuzzy rule 18 graded right and made an accept pair.
+    near_miss = pbt_tree("8", "6", [("8", "6"), ("8", "18")], question=legs)
+    assert correct(near_miss, "r.0.0.0.1") == 1
+    assert not [p for p in mine_pairs(near_miss) if p.parent == "r.0.0.0"]  # both leaves score 1: no pair
+
+
+def test_level_two_replies_are_unlabelled_unless_asked_for():
+    """A's replies to B's independent answer are not replies to a persuasion turn (the reference's rule)."""
+    tree = DialogueTree(PARIS)
+    a0 = add(tree, ROOT, "A", "neutral", {"A": "Lyon"}, 0)
+    b0 = add(tree, a0, "B", "resistant", {"A": "Lyon", "B": "Paris"}, 0)
+    add(tree, b0, "A", "logical", {"A": "Paris", "B": "Paris"}, 1)
+    add(tree, b0, "A", "emotional", {"A": "Lyon", "B": "Paris"}, 1)
+    (pair,) = mine_pairs(tree)
+    assert pair.label is None and "not a persuasion turn (persona resistant)" in pair.reason
+    (kept,) = mine_pairs(tree, persuasion_only=False)
+    assert (kept.label, kept.strategy, kept.chosen) == ("accept", "resistant", "r.0.0.0")
+
+
+def test_no_accept_label_without_an_earlier_own_answer():
+    tree = DialogueTree(PARIS)
+    a0 = add(tree, ROOT, "A", "logical", {"A": "Paris"}, 1)  # B speaks for the first time, after A's push
+    add(tree, a0, "B", "acceptant", {"A": "Paris", "B": "Paris"}, 2)
+    add(tree, a0, "B", "resistant", {"A": "Paris", "B": "Lyon"}, 2)
+    (pair,) = mine_pairs(tree)
+    assert pair.label is None and pair.reason == "the speaker held no answer of its own before the parent turn"
 
 
 def test_preference_records_render_the_persuadee_view_with_the_neutral_prompt():

@@ -14,7 +14,7 @@ from debate.errors import ConfigError
 from debate.records import ChatRequest, GenerationParams, Question, Reply
 from protocols.engine import Engine
 from protocols.ordered import OrderedDebate
-from protocols.readers import LLMExtractor, ReadItem, make_reader
+from protocols.readers import PROBE_PROMPT, LLMExtractor, ReadItem, make_reader
 from test_protocols import synthetic
 
 PARIS = Question(id="fr", text="What is the capital of France?", gold=["Paris"], wrong_answers=["Lyon"])
@@ -27,9 +27,11 @@ def read(name: str, text: str, question: Question = PARIS):
 def test_rule_readers_by_name():
     assert read("default", "It is Paris.\nFinal answer: Paris").reader == "final-line"
     only_final = read("final-line", "Lyon, surely not Paris... no: it is Lyon")
-    assert only_final.reader == "candidates" and only_final.answer == "Lyon"
-    assert only_final.failures == ["final-line: no 'Final answer:' line"]
+    assert only_final.reader == "cues" and only_final.special == "NONE"
+    assert only_final.failures[0] == "final-line: no 'Final answer:' line"
+    assert read("candidates", "Lyon, surely not Paris... no: it is Lyon").answer == "Lyon"
     assert read("candidates", "Final answer: Marseille").special == "NONE"
+    assert read("open", "Final answer: Marseille").answer == "Marseille"
     yes = Question(id="y", text="Is water wet?", gold=["yes"], kind="yes-no")
     assert read("yes-no", "Yes, it is.", yes).answer == "yes"
     with pytest.raises(ConfigError, match="unknown answer reader 'psychic'"):
@@ -98,3 +100,54 @@ def test_smollm2_as_extractor_returns_well_formed_reads():
         [ReadItem("I think it is Paris.", PARIS), ReadItem("I agree with you.", PARIS)]))
     assert len(reads) == 2 and all(r.reader == "llm:gguf:smollm2" for r in reads)
     assert all((r.answer is None) != (r.special is None) for r in reads)
+
+
+def test_probe_asks_the_speakers_own_model_on_a_side_branch_in_one_batch():
+    """The probe sees the turn's request and reply, answers in JSON, and never enters the dialogue."""
+    answers = {"Paris": '{"answer": "Paris"}', "Lyon": '{"answer": "I agree with you"}'}
+
+    class Speaker(Scripted):
+        model_id = "speaker"
+
+        async def generate(self, requests):
+            self.batches.append(len(requests))
+            self.requests += requests
+            out = []
+            for request in requests:
+                if request.params.json_schema is None:  # the turn itself
+                    out.append(Reply(text="Hmm, hard to say." if request.messages[-1].role == "user" and
+                                     "Agent" in request.messages[-1].content else "I think it is Paris.",
+                                     model=self.model_id))
+                else:  # the probe: answers from what its own turn said
+                    own = request.messages[-2].content
+                    out.append(Reply(text=answers["Paris" if "Paris" in own else "Lyon"], model=self.model_id))
+            return out
+
+    model = Speaker(lambda text: None)
+    agents = {name: Agent(name, model) for name in ("A", "B")}
+    trees = []
+    engine = Engine(OrderedDebate(rounds=1, independent_opening=False), agents, reader=make_reader("probe"))
+    engine.run([PARIS], trees.append)
+    (tree,) = trees
+    first, second = (tree.turn(n) for n in tree.nodes())
+    assert (first.read.reader, first.answers["A"], first.read.probe) == ("probe", "Paris", '{"answer": "Paris"}')
+    # B's turn named nothing; its probe said it agrees, which resolves to A's answer.
+    assert second.read.special == "Agree" and second.answers["B"] == "Paris"
+    probes = [r for r in model.requests if r.params.json_schema is not None]
+    assert len(probes) == 2 and all(r.params.temperature == 0.0 for r in probes)
+    assert probes[0].messages[-2].role == "assistant" and probes[0].messages[-1].content == PROBE_PROMPT
+    assert all(PROBE_PROMPT not in t.text for t in (first, second))  # never part of the dialogue
+    assert model.batches == [1, 1, 1, 1]  # each step: the turns in one batch, then their probes in one
+
+
+def test_a_failed_probe_falls_back_to_the_rules_and_says_why():
+    class Broken(Scripted):
+        async def generate(self, requests):
+            return [Reply(text="It is Paris.", model="m") if r.params.json_schema is None
+                    else Reply(model="m", error="HTTP 500") for r in requests]
+
+    agents = {"A": Agent("A", Broken(lambda t: None)), "B": Agent("B", Broken(lambda t: None))}
+    trees = []
+    Engine(OrderedDebate(rounds=1), agents, reader=make_reader("probe")).run([PARIS], trees.append)
+    read = trees[0].turn("r.0").read
+    assert read.answer == "Paris" and read.reader == "candidates" and read.failures[0] == "probe: HTTP 500"
