@@ -27,7 +27,7 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from debate.assertions import Assertion, assertions, content_words, cue, plain, sentences
+from debate.assertions import Assertion, assertions, content_words, cue, numeric_question, plain, sentences
 from debate.grading import normalize, yes_no
 from debate.records import AnswerRead, Question, Special
 
@@ -67,13 +67,9 @@ def _pick(found: Sequence[Assertion], *, leading: bool = False) -> Assertion | N
         return None
     framed = [a for a in standing if a.framed]
     pool = framed or standing
-    if not framed and len({_key(a) for a in pool}) > 1 and not leading:
+    if not framed and len({a.key for a in pool}) > 1 and not leading:
         return None  # several answers asserted alike: ambiguous
     return pool[0] if leading else pool[-1]
-
-
-def _key(a: Assertion) -> str:
-    return str(a.group) if a.group >= 0 else normalize(a.answer)
 
 
 # ------------------------------------------------------------------ the final line
@@ -111,8 +107,6 @@ _CUT = re.compile(r"\s*(?:;|\s[-–—]\s|—|–|\s\(|\(|\[|,?\s+(?:because|sin
                   r"given that|so|thus|therefore|while|whereas|but|however|although|though)\b)", re.IGNORECASE)
 _NEGATED_TAIL = re.compile(r",?\s+(?:and\s+)?(?:not|rather than|instead of|as opposed to)\s+.*$", re.IGNORECASE)
 _NOT_X_BUT_Y = re.compile(r"^(?:it(?:'s| is| was)\s+)?not\s+.+?(?:,|;)?\s+(?:but|it(?:'s| is))\s+(?P<y>.+)$", re.IGNORECASE)
-
-
 _ALTERNATIVES = re.compile(r"(?:either\s+)?(?:\S+\s+){0,3}\S+\s+or\s+(?:\S+\s*){1,4}", re.IGNORECASE)
 
 
@@ -243,7 +237,8 @@ _REPLY_DISAGREE_LEAD = re.compile(r"^(?:i don't think so|i do not think so|not a
 _SOLO_NO_LEAD = re.compile(r"^(?:i don't think so|i do not think so|incorrect)\b", re.IGNORECASE)
 _SOLO_YES_LEAD = re.compile(r"^(?:correct|that(?:'s| is) (?:right|correct|true)|right)\b", re.IGNORECASE)
 _BOTH = re.compile(r"^(?:yes and no|yes or no|both|neither|it depends)\b", re.IGNORECASE)
-_ANSWER_IS = re.compile(r"\b(?:answer(?: is)?|answer would be)\s*[:\-]?\s*\"?(yes|no|true|false)\b", re.IGNORECASE)
+_ANSWER_IS = re.compile(r"\banswer(?: to (?:this|the|your) question)?(?: is| would be)?\s*[:\-]?\s*\"?(yes|no|true|false)\b",
+                        re.IGNORECASE)
 
 
 _NEGATORS = re.compile(r"\b(?:not|never|no|nor|cannot|neither|false|untrue|myth|misconception|wrong|incorrect|"
@@ -254,18 +249,34 @@ _UNDECIDED = re.compile(r"\b(?:debated|disputed|depends|unclear|uncertain|not su
                         r"difficult to say|no consensus|controversial)\b", re.IGNORECASE)
 
 
+#: "..., but it's not the largest", "..., but it wasn't actually built for ...": the clause taken back (a
+#: short restatement, or "actually"), not qualified ("but it does not flow from the Nile itself").
+_TAKEN_BACK = re.compile(r"\s*(?:it|this|that|they)(?:'s| is| was| are| were)?\s*(?:not|n't)\s+"
+                         r"(?:(?:actually|really|in fact)\b.*|(?:\S+\s*){1,3})$", re.IGNORECASE)
+
+
 def _stance(text: str, question: Question) -> str | None:
     """yes / no from a sentence that restates the question: negated an odd number of times is no.
 
-    ("It is not true that goldfish ...", "The Great Wall is far too narrow to be seen ...")."""
+    ("It is not true that goldfish ...", "The Great Wall is far too narrow to be seen ..."). A yes needs
+    every name of the question in the sentence: "The Mona Lisa is in the Sistine Chapel" does not say
+    yes to "Is the Mona Lisa in the Louvre?". "..., but it's not (actually) ..." takes the clause back."""
     words = content_words(question.text)
+    names = {w.lower() for w in re.findall(r"(?<!^)\b[A-Z][a-z]+", question.text.strip())} & words
     body = plain(text)
     if _UNDECIDED.search(body):
         return None
     for start, end in sentences(body)[:2]:
-        sentence = body[start:end]
-        if words and len(content_words(sentence) & words) >= max(2, (len(words) + 2) // 3):
-            return "no" if len(_NEGATORS.findall(sentence)) % 2 else "yes"
+        first, *rest = re.split(r",?\s+\b(?:but|however|although|though|yet|while|whereas)\b|;", body[start:end], maxsplit=1)
+        if body[start:end].rstrip().endswith("?"):
+            return None  # the question asked back: no stance
+        if words and len(content_words(first) & words) >= max(2, (len(words) + 2) // 3):
+            negated = len(_NEGATORS.findall(first)) % 2 == 1
+            if rest and _TAKEN_BACK.match(rest[0]):
+                negated = not negated
+            if not negated and not names <= content_words(first):
+                return None
+            return "no" if negated else "yes"
     return None
 
 
@@ -322,11 +333,17 @@ class OptionReader:
                 return AnswerRead(answer=options[k - 1], reader=self.name)
             return AnswerRead(reader=self.name, failures=[f"option: Option {k} is out of range 1-{len(options)}"])
         groups = [[opt, f"option {k}"] for k, opt in enumerate(options, 1)]
+        # "Option 4: Ernest Shackleton" when Option 4 is another option: the text is what was meant.
+        clause = re.sub(r"\boption\s*\(?\d+\)?\s*[:.)\-]\s*(?=" + "|".join(re.escape(o) for o in options) + ")",
+                        "", clause, flags=re.IGNORECASE)
         found = assertions(clause, groups, question.text, open_answers=False)
         numbers = [int(n) for n in re.findall(r"\boption\s*\(?(\d+)", clause, re.IGNORECASE)]
         if any(n < 1 or n > len(options) for n in numbers) and not any(a.standing for a in found):
             bad = next(n for n in numbers if n < 1 or n > len(options))
             return AnswerRead(reader=self.name, failures=[f"option: Option {bad} is out of range 1-{len(options)}"])
+        standing = [a for a in found if a.standing]
+        if len({a.group for a in standing}) > 1 and not any(a.framed for a in standing):
+            return AnswerRead(reader=self.name, failures=["option: names several options, chooses none"])
         pick = _pick(found, leading=True)
         if pick is not None:
             return AnswerRead(answer=options[pick.group], reader=self.name)
@@ -343,7 +360,7 @@ class CandidateReader:
     def read(self, text: str, question: Question, candidates: Sequence[str] = (), *,
              replying: bool = False) -> AnswerRead:
         groups = _groups(question, candidates)
-        found = assertions(text, groups, question.text)
+        found = assertions(text, groups, question.text, numeric=numeric_question(question.text, question.gold))
         pick = _pick(found)
         if pick is not None and pick.group >= 0:
             return AnswerRead(answer=groups[pick.group][0], reader=self.name)
@@ -367,7 +384,8 @@ class OpenReader:
 
     def read(self, text: str, question: Question, candidates: Sequence[str] = (), *,
              replying: bool = False) -> AnswerRead:
-        found = assertions(text, _groups(question, candidates), question.text)
+        found = assertions(text, _groups(question, candidates), question.text,
+                           numeric=numeric_question(question.text, question.gold))
         pick = _pick(found)
         if pick is not None and pick.group < 0:
             return AnswerRead(answer=re.sub(r"^(?:the|a|an)\s+", "", pick.answer.strip(" .,:;\"'"), flags=re.I),

@@ -78,6 +78,8 @@ _REPORTED_BEFORE = re.compile(
     r"\b(?:thinking|thinking of|confusing (?:it|this) with|confused with|mixing (?:it|this) up with))"
     r"[\s:,\"']*(?:(?:that|it(?:'s| is| was)|the|a|an)\s+)*$", re.IGNORECASE)
 #: A clause that concedes: what it names is weighed against what follows the contrast.
+_ALIAS_BEFORE = re.compile(r"\b(?:also|otherwise|sometimes|often) (?:known|called|referred to) as\s+(?:the\s+)?$|"
+                           r"\bnot to be confused with\s+(?:the\s+)?$", re.IGNORECASE)
 _CONCESSIVE = re.compile(r"\b(?:though|although|even though|even if|while|whereas|despite|admittedly)\b",
                          re.IGNORECASE)
 _CONTRAST = re.compile(r"(?:,|;)?\s*\b(?:but|however|yet|still|nevertheless|that said)\b", re.IGNORECASE)
@@ -159,6 +161,11 @@ class Assertion:
     def standing(self) -> bool:
         return self.status == "asserted"
 
+    @property
+    def key(self) -> str:
+        """What makes two assertions the same answer: the candidate group, or the open answer's text."""
+        return str(self.group) if self.group >= 0 else normalize(self.answer)
+
 
 _STOPWORDS = set(
     "a an the of in on at to for by with from and or is are was were be been being what which who whom whose "
@@ -176,7 +183,10 @@ def _alias_pattern(alias: str) -> re.Pattern[str] | None:
     if not words:
         return None
     body = r"[\W_]+(?:(?:the|a|an)[\W_]+)?".join(re.escape(w).replace(r"\.", r"[.,]?") for w in words)
-    return re.compile(rf"(?<![\w])(?<!\d[.,]){body}(?![\w]|[.,]\d)", re.IGNORECASE)
+    if words[-1].isalpha():
+        body += "(?:e?s)?"  # "Dolphins" names "Dolphin"
+    # Not inside a longer word, number or unit ("365.25", "ohm·cm²", "2^2").
+    return re.compile(rf"(?<![\w·/^])(?<!\d[.,]){body}(?![\w·/^²³]|[.,]\d)", re.IGNORECASE)
 
 
 _NAME_WORD = re.compile(r"[A-Z][a-z'-]+|[A-Z]{2,}")
@@ -190,7 +200,10 @@ _FUNCTION_WORDS = set("i the a an it is my your yes no final answer option in on
                       "true exactly again still thus hence therefore both either neither sure fine great good "
                       "thanks we you he she they our their his her its there here what which who how why "
                       "was were are be has have had do does did can could would should will may might must "
-                      "dear friend friends look listen remember consider trust".split())
+                      "dear friend friends look listen remember consider trust "
+                      # titles: "President Abraham Lincoln" names Abraham Lincoln
+                      "president king queen saint st sir dr general emperor empress pope prince princess lord "
+                      "lady mr mrs ms captain admiral".split())
 #: Words after a name that make it no other answer ("Nile River", "Pacific Ocean", "Sahara Desert").
 _GENERIC_AFTER = set("river ocean sea desert lake lakes mountain mountains mount island islands peninsula canal "
                      "falls volcano planet galaxy gulf bay strait".split())
@@ -206,19 +219,21 @@ def _extends_name(text: str, start: int, end: int, numeric: bool) -> bool:
     if not numeric and after and _NAME_WORD.fullmatch(after.group(1)) \
             and after.group(1).lower() not in _FUNCTION_WORDS | _GENERIC_AFTER:
         return True
+    if not numeric and re.search(r"\d[ \t]*$", text[:start]):
+        return True  # "100 ohms" is a quantity, not the unit
     before = re.search(r"([A-Za-z][\w'-]*)[ \t]+$", text[:start])
     return bool(before and before.group(1).lower() not in _FUNCTION_WORDS and _NAME_WORD.fullmatch(before.group(1)))
 
 
 def _short_forms(aliases: Sequence[str]) -> list[str]:
-    """The aliases, and each without a generic word (`Atlantic Ocean` -> `Atlantic`, `Mount Everest` -> `Everest`)."""
+    """The aliases, and each without a trailing generic word (`Atlantic Ocean` -> `Atlantic`).
+
+    Never without a leading one: `Mount Kenya` is not `Kenya`."""
     forms = list(aliases)
     for alias in aliases:
         words = alias.split()
         if len(words) >= 2 and words[-1].lower() in _GENERIC_AFTER:
             forms.append(" ".join(words[:-1]))
-        if len(words) >= 2 and words[0].lower().rstrip(".") in {"mount", "mt", "lake", "river", "cape"}:
-            forms.append(" ".join(words[1:]))
     return list(dict.fromkeys(forms))
 
 
@@ -275,7 +290,7 @@ def _copular_frame(sentence: str, offset: int, question_words: set[str]) -> tupl
 
     pronoun = normalize(left) in {"it", "that", "this", "answer", "my answer", "correct answer", "right answer"}
     if pronoun or (restates(lw) and not restates(rw)):
-        return offset + match.end(), offset + len(sentence)
+        return offset + match.end(), offset + match.end() + len(right_clause)
     if restates(rw) and not restates(lw):
         return offset, offset + match.start()
     return None
@@ -289,7 +304,7 @@ _OPEN_FRAMES = [
                r"i(?:'ll| will) (?:go|stick) with|it(?:'s| is| was| must be)(?: definitely| indeed| actually| clearly)?)\s+",
                re.IGNORECASE),
 ]
-_OPEN_END = re.compile(r"\s*(?:[.;!?\n(\[]|,|\s-\s|\s—|—|\s–\s|\b(?:and|but|which|who|because|since|as|with|so|"
+_OPEN_END = re.compile(r"\s*(?:[.;:!?\n(\[]|,|\s-\s|\s—|—|\s–\s|\b(?:and|but|which|who|because|since|as|with|so|"
                        r"while|whereas|rather|not|although|though|that|where|when|if|or)\b)", re.IGNORECASE)
 _NOT_ANSWERS = re.compile(
     r"^(?:not|no|true|false|correct|incorrect|right|wrong|important|possible|impossible|likely|unlikely|unclear|"
@@ -298,10 +313,44 @@ _NOT_ANSWERS = re.compile(
     r"worth|true that|a good|a great|an interesting|an important|the case|definitely|indeed|actually|"
     r"commonly|often|generally|widely|believed|thought|said|considered|agreed|the same|same|what|which|who|"
     r"how|why|when|where|whether|a question|an answer|the answer|answer|none|nothing|unknown|up to|about|"
-    r"approximately|around|a common|often|commonly|so|very|quite|too|just|only|still|even|already)\b", re.IGNORECASE)
+    r"approximately|around|a common|often|commonly|so|very|quite|too|just|only|still|even|already|a|an|"
+    r"subject|the subject|question|the question|topic|example|an example|a classic)\b", re.IGNORECASE)
 
 
-def _open_span(text: str, start: int) -> tuple[int, int] | None:
+_NUMERIC_QUESTION = re.compile(
+    r"^\s*(?:how (?:many|much|long|old|far|tall|high|deep|big|fast|wide|heavy)|in (?:what|which) year|"
+    r"(?:what|which) year|when|at what (?:temperature|age|speed)|what (?:is|was) the (?:number|sum|product|value|"
+    r"population|temperature|speed|boiling|freezing|melting|atomic number|age|year|height|length|distance))\b",
+    re.IGNORECASE)
+_YEAR_QUESTION = re.compile(r"^\s*(?:when|in (?:what|which) year|(?:what|which) year)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"(?<![\w.,^/])\d+(?:[.,]\d+)*(?![\w.,]*\d)(?:\s*(?:AD|BC|BCE|CE)\b)?|"
+                     r"\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+                     r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|hundred)\b", re.IGNORECASE)
+
+
+def _numbers(text: str, question_text: str, question_words: set[str]) -> list[tuple[int, int, bool]]:
+    """The numbers a reply gives to a numeric question (years only for 'when' questions), each framed
+    when a word of the question follows it ("six sides" for "How many sides ...")."""
+    years = bool(_YEAR_QUESTION.search(question_text))
+    out = []
+    for m in _NUMBER.finditer(text):
+        if years and not re.fullmatch(r"\d{3,4}(?:\s*(?:AD|BC|BCE|CE))?", m.group(), re.IGNORECASE):
+            continue
+        out.append((m.start(), m.end(), _counts(text, m.end(), question_words)))
+    return out
+
+
+def _counts(text: str, end: int, question_words: set[str]) -> bool:
+    """Whether a number ending at `end` counts what the question asks about ("six sides")."""
+    after = re.match(r"\s*((?:[\w'-]+\s+){0,1}[\w'-]+)", text[end:])
+    return bool(after and {_stem(w) for w in content_words(after.group(1))} & {_stem(w) for w in question_words})
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") else word
+
+
+def _open_span(text: str, start: int, question_words: set[str], numeric: bool) -> tuple[int, int] | None:
     """The short answer phrase that starts at `start` (cut at the clause end; at most six words)."""
     rest = text[start:]
     lead = re.match(r"[\s\"':]*", rest)
@@ -313,15 +362,30 @@ def _open_span(text: str, start: int) -> tuple[int, int] | None:
         return None
     if re.match(r"[a-z]+(?:ed|ing|en)\b", phrase):  # "published in 1905", "celebrated every year": not an answer
         return None
+    if not numeric and re.fullmatch(r"[\d.,\s]+", phrase):
+        return None  # a bare number answers no question but a numeric one
+    words = {_stem(w) for w in content_words(phrase)}
+    if words and words <= {_stem(w) for w in question_words}:
+        return None  # it restates the question ("the largest of the world's deserts")
     if not normalize(phrase) or normalize(phrase) in _STOPWORDS:
         return None
     return s, s + len(text[s:e].rstrip(" \"'*"))
 
 
+#: Replies are read up to this length: a reading must stay fast on any text (a runaway generation).
+_MAX_CHARS = 6000
+
+
+def numeric_question(question_text: str, gold: Sequence[str] = ()) -> bool:
+    """Whether the question asks for a number (by its words, or because its answer is one)."""
+    return bool(_NUMERIC_QUESTION.search(question_text)) or any(
+        re.fullmatch(r"\d+(?:[.,]\d+)?", g.strip()) for g in gold[:1])
+
+
 def assertions(text: str, groups: Sequence[Sequence[str]], question_text: str = "",
-               open_answers: bool = True) -> list[Assertion]:
+               open_answers: bool = True, numeric: bool = False) -> list[Assertion]:
     """Every mention of a candidate group, and every open answer in a frame, with how it is used."""
-    text = plain(text)
+    text = plain(text)[:_MAX_CHARS]
     question_words = content_words(question_text)
     found: list[Assertion] = []
     frames: list[tuple[int, int]] = []
@@ -334,12 +398,17 @@ def assertions(text: str, groups: Sequence[Sequence[str]], question_text: str = 
             if frame:
                 frames.append(frame)
     for g, s, e in _mentions(text, groups):
-        found.append(_classify(text, s, e, g, text[s:e], frames))
+        counts = numeric and _NUMBER.fullmatch(text[s:e]) is not None and _counts(text, e, question_words)
+        found.append(_classify(text, s, e, g, text[s:e], frames, framed=counts))
+    if open_answers and numeric:
+        for s, e, framed in _numbers(text, question_text, question_words):
+            if not any(a.start < e and s < a.end for a in found):
+                found.append(_classify(text, s, e, -1, text[s:e], frames, framed=framed))
     if open_answers:
         open_starts = [m.end() for pattern in _OPEN_FRAMES for m in pattern.finditer(text)]
         open_starts += [fs for fs, fe in frames]
         for start in sorted(set(open_starts)):
-            span = _open_span(text, start)
+            span = _open_span(text, start, question_words, numeric)
             if span is None or any(a.start < span[1] and span[0] < a.end for a in found):
                 continue
             found.append(_classify(text, span[0], span[1], -1, text[span[0]:span[1]], frames, framed=True))
@@ -361,7 +430,7 @@ def _classify(text: str, s: int, e: int, group: int, answer: str, frames: list[t
         status = "reported"
     elif _CONCESSIVE.search(text[_clause_boundary(text, s, sentence_start):s]):
         status = "conceded"  # "..., though the Pacific is close", "Although Sydney is big, ..."
-    elif text.rfind("(", sentence_start, s) > text.rfind(")", sentence_start, s):
+    elif text.rfind("(", sentence_start, s) > text.rfind(")", sentence_start, s) or _ALIAS_BEFORE.search(before):
         status = "aside"  # "100 degrees Celsius (212 degrees Fahrenheit)"
     else:
         status = "asserted"
@@ -377,8 +446,7 @@ def _retract(text: str, found: list[Assertion]) -> list[Assertion]:
     """Mark what a later correction or a later contrast takes back (`Sydney, sorry, Canberra`)."""
     out = []
     for i, a in enumerate(found):
-        later = [b for b in found[i + 1:] if b.standing and b.answer.lower() != a.answer.lower() and b.group != a.group
-                 or (b.group == -1 and b.standing and normalize(b.answer) != normalize(a.answer))]
+        later = [b for b in found[i + 1:] if b.standing and b.key != a.key]
         if a.standing and later:
             between = text[a.end:later[0].start]
             if _RETRACTION.search(between):
@@ -401,11 +469,7 @@ def _hedge(text: str, found: list[Assertion]) -> list[Assertion]:
     hedged: set[int] = set()
     for i in range(len(found) - 1):
         a, b = found[i], found[i + 1]
-        if a.standing and b.standing and _key_of(a) != _key_of(b) and _OR.match(text[a.end:b.start]):
+        if a.standing and b.standing and a.key != b.key and _OR.match(text[a.end:b.start]):
             hedged |= {i, i + 1}
     return [Assertion(a.answer, a.group, a.start, a.end, a.framed, "hedged") if i in hedged else a
             for i, a in enumerate(found)]
-
-
-def _key_of(a: Assertion) -> str:
-    return str(a.group) if a.group >= 0 else normalize(a.answer)

@@ -249,8 +249,9 @@ class Engine:
         items = []
         for job in jobs:
             tree = job.open.tree
-            held = held_answers(tree, job.spec.parent)
-            candidates = tuple(dict.fromkeys(a for a in held.values() if a is not None))
+            # Every answer held so far on the path (open reads included) is a candidate from now on.
+            candidates = tuple(dict.fromkeys(a for node in tree.path(job.spec.parent)
+                                             for a in tree.turn(node).answers.values() if a is not None))
             replying = self._seen_other(tree, job.spec) is not None
             model = self._models[id(self.agents[job.spec.agent or job.spec.speaker].model)]
             items.append(ReadItem(job.reply.text, tree.question, candidates, replying=replying,

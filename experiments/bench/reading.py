@@ -40,7 +40,7 @@ from debate.tree import ROOT, DialogueTree
 from experiments.bench.common import DEFAULT_OUT, machine, save
 from experiments.bench.corpus import CorpusItem, load_corpus
 from protocols.engine import Engine
-from protocols.readers import make_reader
+from protocols.readers import PROBE_PROMPT, make_reader
 from protocols.replay import Replay
 
 READERS = ("default", "final-line", "candidates", "open", "yes-no", "option")
@@ -62,8 +62,8 @@ class StoredReplies(ChatModel):
         for request in requests:
             assert request.question is not None
             reply = self.replies[request.question.id]
-            if any(m.role == "assistant" and m.content == reply for m in request.messages):
-                follow_ups.append((len(out), request))  # the reply is already in the history: a probe
+            if request.messages[-1].content == PROBE_PROMPT:
+                follow_ups.append((len(out), request))
                 out.append(None)
             else:
                 out.append(Reply(text=reply, model=self.model_id))
@@ -210,6 +210,7 @@ def main() -> None:
     parser.add_argument("--readers", nargs="+", default=list(READERS), help="readers to measure (default: all rules)")
     parser.add_argument("--corpus", nargs="+", type=Path, help="corpus files (default: tests/reading/*.jsonl)")
     parser.add_argument("--source", choices=["smollm2", "written"], help="only the items of one source")
+    parser.add_argument("--split", choices=["dev", "heldout"], help="only the items of one split")
     parser.add_argument("--probe-model", help="the speaker's model for the probe and llm readers (e.g. gguf:smollm2)")
     parser.add_argument("--errors", type=int, default=0, help="print the first N misread items of the first reader")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -217,6 +218,8 @@ def main() -> None:
     items = load_corpus(args.corpus)
     if args.source:
         items = [i for i in items if i.source == args.source]
+    if args.split:
+        items = [i for i in items if i.split == args.split]
     probe_model = load_model(args.probe_model) if args.probe_model else None
     console = Console(width=150)
     results, timings = {}, {}
