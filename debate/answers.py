@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Protocol
 
 from debate.assertions import Assertion, assertions, content_words, cue, numeric_question, plain, sentences
@@ -52,12 +53,20 @@ class Reader(Protocol):
 
 def _groups(question: Question, extra: Sequence[str]) -> list[list[str]]:
     """Alias groups, canonical first: gold, then each wrong answer, option and dialogue answer."""
-    groups: list[list[str]] = [list(question.gold)]
-    for cand in [*question.wrong_answers, *question.options, *extra]:
-        if not normalize(cand) or any(normalize(cand) == normalize(a) for g in groups for a in g):
-            continue
-        groups.append([cand])
-    return groups
+    return _alias_groups(tuple(question.gold), tuple(question.wrong_answers), tuple(question.options), tuple(extra))[0]
+
+
+@lru_cache(maxsize=1 << 12)
+def _alias_groups(gold: tuple[str, ...], wrong: tuple[str, ...], options: tuple[str, ...],
+                  extra: tuple[str, ...]) -> tuple[list[list[str]], dict[str, str]]:
+    """The alias groups, and each normalised alias's canonical form (cached: a dialogue asks again and again)."""
+    groups: list[list[str]] = [list(gold)]
+    index = {normalize(a): gold[0] for a in gold if normalize(a)}
+    for cand in (*wrong, *options, *extra):
+        if normalize(cand) and normalize(cand) not in index:
+            groups.append([cand])
+            index[normalize(cand)] = cand
+    return groups, index
 
 
 def _pick(found: Sequence[Assertion], *, leading: bool = False) -> Assertion | None:
@@ -74,9 +83,9 @@ def _pick(found: Sequence[Assertion], *, leading: bool = False) -> Assertion | N
 
 # ------------------------------------------------------------------ the final line
 
-_FINAL = re.compile(
-    r"(?:^|(?<=[\s.:>(\[]))(?:(?:my|the|our)\s+)?final\s+answer(?:\s+(?:is|would be|will be|remains|stays|is still))?"
-    r"\s*(?:[:\-–—=]|\bis\b)?\s*(?P<x>[^\n]*)|(?:(?<=\n)|^)(?:\s*(?:short\s+)?answer\s*[:\-–—]\s*(?P<y>[^\n]*))", re.IGNORECASE)
+_FINAL = re.compile(r"final\s+answer(?:\s+(?:is|would be|will be|remains|stays|is still))?"
+                    r"\s*(?:[:\-–—=]|\bis\b)?\s*([^\n]*)", re.IGNORECASE)
+_ANSWER_LINE = re.compile(r"^\s*(?:short\s+)?answer\s*[:\-–—]\s*([^\n]*)", re.IGNORECASE | re.MULTILINE)
 _SPECIAL_CLAUSES: list[tuple[Special, re.Pattern[str]]] = [
     ("Agree", re.compile(
         r"^(?:i\s+)?(?:(?:now|fully|completely)\s+)?(?:agree|agreed|concur)(?:\s+with\s+(?:you|your answer|agent \w+|"
@@ -112,12 +121,19 @@ _ALTERNATIVES = re.compile(r"(?:either\s+)?(?:\S+\s+){0,3}\S+\s+or\s+(?:\S+\s*){
 
 def final_line(text: str) -> str | None:
     """The raw text after the last `Final answer:` (or a variant) in the reply, if any."""
-    text = plain(text)
-    matches = list(_FINAL.finditer(text))
-    if not matches:
+    lowered = text.lower()
+    if "answer" not in lowered:
         return None
-    last = matches[-1]
-    raw = (last.group("x") if last.group("x") is not None else last.group("y") or "").strip()
+    text = plain(text)
+    last = None
+    if "final" in lowered:
+        at = text.lower().rfind("final answer")  # the last one, found without scanning the regex along the text
+        last = _FINAL.match(text, at) if at >= 0 else None
+        last = last or next(reversed(list(_FINAL.finditer(text))), None)
+    last = last or next(reversed(list(_ANSWER_LINE.finditer(text))), None)
+    if last is None:
+        return None
+    raw = last.group(1).strip()
     if not raw.strip(" .:*"):  # "Final answer:" with the answer on the next line
         rest = [ln for ln in text[last.end():].splitlines() if ln.strip()]
         raw = rest[0].strip() if rest else ""
@@ -195,6 +211,18 @@ def _copular_side(clause: str, question: Question) -> str | None:
     return None
 
 
+def _exact_candidate(raw: str, question: Question, candidates: Sequence[str]) -> str | None:
+    """The known answer a final line is, word for word after normalising (else None)."""
+    said = normalize(raw.strip().rstrip(".!"))
+    if not said:
+        return None
+    if question.kind == "yes-no":
+        return said if said in ("yes", "no") else None
+    index = _alias_groups(tuple(question.gold), tuple(question.wrong_answers), tuple(question.options),
+                          tuple(candidates))[1]
+    return index.get(said)
+
+
 class FinalLineReader:
     name = "final-line"
 
@@ -203,6 +231,9 @@ class FinalLineReader:
         raw = final_line(text)
         if raw is None:
             return AnswerRead(reader=self.name, failures=["final-line: no 'Final answer:' line"])
+        exact = _exact_candidate(raw, question, candidates)
+        if exact is not None:  # the common, clean case: "Final answer: Paris"
+            return AnswerRead(answer=exact, reader=self.name)
         if question.kind == "yes-no":
             read = YesNoReader().read(raw, question, replying=replying, stance_of_text=False)
             special = None if read.found or read.special else clause_special(plain(raw).strip(), [], question)

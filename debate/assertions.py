@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from debate.grading import normalize
 
@@ -31,9 +32,13 @@ _ABBREVIATIONS = {"mt", "st", "dr", "mr", "mrs", "ms", "jr", "sr", "vs", "no", "
 
 def plain(text: str) -> str:
     """The text without markdown emphasis, headers, bullets or `\\boxed{}`; curly quotes made straight."""
-    text = _BOXED.sub(r"\1", text)
-    text = _MARKUP.sub("", text)
-    return text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    if "\\boxed" in text:
+        text = _BOXED.sub(lambda m: m.group(1), text)
+    if any(c in text for c in "*_`#•-"):
+        text = _MARKUP.sub("", text)
+    if any(c in text for c in "’‘“”"):
+        text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    return text
 
 
 def sentences(text: str) -> list[tuple[int, int]]:
@@ -178,6 +183,7 @@ def content_words(text: str) -> set[str]:
     return {w for w in normalize(text).split() if w not in _STOPWORDS}
 
 
+@lru_cache(maxsize=1 << 14)
 def _alias_pattern(alias: str) -> re.Pattern[str] | None:
     words = normalize(alias).split()
     if not words:
