@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from functools import lru_cache
 
 from debate.grading import normalize
@@ -243,6 +244,21 @@ def _short_forms(aliases: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(forms))
 
 
+def _spelling_variant(text: str, start: int, aliases: Sequence[str]) -> int | None:
+    """Where a name begins whose first word is another spelling of an alias's (`Dmitry` for
+    `Dmitri Mendeleev`), so that the mention is that alias and not part of another name."""
+    before = re.search(r"([A-Z][\w'-]*)[ \t]+$", text[:start])
+    if before is None:
+        return None
+    mentioned = normalize(text[start:start + 80]).split()
+    for alias in aliases:
+        words = normalize(alias).split()
+        if len(words) >= 2 and mentioned[:len(words) - 1] == words[1:] and \
+                SequenceMatcher(None, words[0], before.group(1).lower()).ratio() >= 0.8:
+            return before.start()
+    return None
+
+
 def _mentions(text: str, groups: Sequence[Sequence[str]]) -> list[tuple[int, int, int]]:
     """(group, start, end) of every whole-word mention that is not part of a longer name.
 
@@ -266,6 +282,8 @@ def _mentions(text: str, groups: Sequence[Sequence[str]]) -> list[tuple[int, int
         numeric = text[s].isdigit()
         if not _extends_name(text, s, e, numeric):
             kept.append((g, s, e))
+        elif (variant := _spelling_variant(text, s, groups[g])) is not None:
+            kept.append((g, variant, e))
     return kept
 
 
@@ -282,23 +300,29 @@ _COPULA = re.compile(r"\s(?:is|was|are|were|remains|would be|must be|has to be)\
 
 
 def _copular_frame(sentence: str, offset: int, question_words: set[str]) -> tuple[int, int] | None:
-    """The span of the answer side of `S is X` when the other side restates the question."""
-    match = _COPULA.search(sentence)
-    if match is None or not question_words:
+    """The span of the answer side of `S is X` when the other side restates the question.
+
+    The first copula outside a relative clause counts: in "The largest island that is not a
+    continent is Madagascar" the answer follows the second one; in "... is 5, which is 2^2" the first."""
+    if not question_words:
         return None
-    left, right = sentence[:match.start()], sentence[match.end():]
-    cut = _OPEN_END.search(right)
-    right_clause = right[:cut.start()] if cut and cut.start() > 0 else right
-    lw, rw = content_words(left), content_words(right_clause)
 
     def restates(words: set[str]) -> bool:
         return len(words & question_words) >= max(1, (len(question_words) + 1) // 2)
 
-    pronoun = normalize(left) in {"it", "that", "this", "answer", "my answer", "correct answer", "right answer"}
-    if pronoun or (restates(lw) and not restates(rw)):
-        return offset + match.end(), offset + match.end() + len(right_clause)
-    if restates(rw) and not restates(lw):
-        return offset, offset + match.start()
+    for match in _COPULA.finditer(sentence):
+        left, right = sentence[:match.start()], sentence[match.end():]
+        if re.search(r"\b(?:which|who|that|where|whose)\s*$", left, re.IGNORECASE):
+            continue
+        cut = _OPEN_END.search(right)
+        right_clause = right[:cut.start()] if cut and cut.start() > 0 else right
+        lw, rw = content_words(left), content_words(right_clause)
+        pronoun = normalize(left) in {"it", "that", "this", "answer", "my answer", "correct answer", "right answer"}
+        if pronoun or (restates(lw) and not restates(rw)):
+            return offset + match.end(), offset + match.end() + len(right_clause)
+        if restates(rw) and not restates(lw):
+            return offset, offset + match.start()
+        return None
     return None
 
 

@@ -82,6 +82,10 @@ def test_a_short_alias_inside_a_longer_name_is_not_a_mention():
     assert answer("It was Napoleon III.", NAPOLEON) == "Napoleon III"
     assert answer("Final answer: Percy Bysshe Shelley", SHELLEY) == "Percy Bysshe Shelley"
     assert answer("It was Napoleon Bonaparte.", NAPOLEON) == "Napoleon"
+    mendeleev = Question(id="pt", text="Who published the first periodic table?", gold=["Dmitri Mendeleev", "Mendeleev"])
+    assert answer("Dmitry Mendeleev published it in 1869.", mendeleev) == "Dmitri Mendeleev"  # a spelling variant
+    assert answer("President Abraham Lincoln.", Question(id="al", text="Who gave the Gettysburg Address?",
+                                                         gold=["Abraham Lincoln", "Lincoln"])) == "Abraham Lincoln"
     assert answer("365.25 days, counting the leap day.", YEAR) != "365"
 
 
@@ -91,6 +95,11 @@ def test_a_right_answer_beside_a_listed_wrong_one():
 
 def test_answers_outside_the_lists_are_read_and_join_the_candidates():
     assert answer("The capital of Australia is Melbourne.") == "Melbourne"
+    island = Question(id="is", text="What is the largest island in the world that is not a continent?",
+                      gold=["Greenland"], wrong_answers=["Australia"])
+    assert answer("The largest island in the world that is not a continent is Madagascar.", island) == "Madagascar"
+    assert answer("The smallest prime number is 5, which is 2^2.", Question(
+        id="pr", text="What is the smallest prime number?", gold=["2", "two"], wrong_answers=["1"])) == "5"
     assert answer("The largest ocean on Earth is the Red Sea.", OCEAN) == "Red Sea"
     # Once held, a later reply that repeats it is read as that candidate.
     read = read_answer("Melbourne, as you said, is right.", CANBERRA, ("Melbourne",), replying=True)

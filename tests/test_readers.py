@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
 
 import pytest
@@ -151,3 +152,21 @@ def test_a_failed_probe_falls_back_to_the_rules_and_says_why():
     Engine(OrderedDebate(rounds=1), agents, reader=make_reader("probe")).run([PARIS], trees.append)
     read = trees[0].turn("r.0").read
     assert read.answer == "Paris" and read.reader == "candidates" and read.failures[0] == "probe: HTTP 500"
+
+
+@pytest.mark.slow
+def test_smollm2_probe_answers_in_json_through_the_engine(tmp_path):
+    """The real path: llama.cpp constrains SmolLM2's probe to JSON, the read comes from it, cached."""
+    from agents.cache import GenerationCache
+
+    agents = {"A": Agent("A", load_model("gguf:smollm2"), informed=True), "B": Agent("B", load_model("gguf:smollm2"))}
+    questions = [PARIS, Question(id="jp", text="What is the capital city of Japan?", gold=["Tokyo"],
+                                 context="Tokyo is the capital of Japan.")]
+    trees = []
+    engine = Engine(OrderedDebate(rounds=1), agents, reader=make_reader("probe"), cache=GenerationCache(tmp_path / "cache.sqlite"))
+    engine.run(questions, trees.append)
+    reads = [t.turn(n).read for t in trees for n in t.nodes()]
+    assert reads and all(r.probe is not None for r in reads)
+    assert all(json.loads(r.probe).keys() == {"answer"} for r in reads)
+    assert sum(r.reader == "probe" for r in reads) >= len(reads) - 1
+    assert trees[0].turn("r.0").answers["A"] == "Paris"
