@@ -14,8 +14,9 @@ Everything here is plain rules over the text, chosen on the labelled corpus in t
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from difflib import SequenceMatcher
 from functools import lru_cache
 
@@ -83,9 +84,10 @@ _REPORTED_BEFORE = re.compile(
     r"\b(?:often|commonly|widely|popularly) (?:thought|believed|assumed|said)(?: to be)?|\bmistaken for|"
     r"\b(?:thinking|thinking of|confusing (?:it|this) with|confused with|mixing (?:it|this) up with))"
     r"[\s:,\"']*(?:(?:that|it(?:'s| is| was)|the|a|an)\s+)*$", re.IGNORECASE)
-#: A clause that concedes: what it names is weighed against what follows the contrast.
+#: An aside naming another form: "Mount Everest, also known as K2".
 _ALIAS_BEFORE = re.compile(r"\b(?:also|otherwise|sometimes|often) (?:known|called|referred to) as\s+(?:the\s+)?$|"
                            r"\bnot to be confused with\s+(?:the\s+)?$", re.IGNORECASE)
+#: A clause that concedes: what it names is weighed against what follows the contrast.
 _CONCESSIVE = re.compile(r"\b(?:though|although|even though|even if|while|whereas|despite|admittedly)\b",
                          re.IGNORECASE)
 _CONTRAST = re.compile(r"(?:,|;)?\s*\b(?:but|however|yet|still|nevertheless|that said)\b", re.IGNORECASE)
@@ -427,13 +429,14 @@ def assertions(text: str, groups: Sequence[Sequence[str]], question_text: str = 
                                    question_words)
             if frame:
                 frames.append(frame)
+    starts = [s for s, _ in sentences(text)]
     for g, s, e in _mentions(text, groups):
         counts = numeric and _NUMBER.fullmatch(text[s:e]) is not None and _counts(text, e, question_words)
-        found.append(_classify(text, s, e, g, text[s:e], frames, framed=counts))
+        found.append(_classify(text, starts, s, e, g, frames, framed=counts))
     if open_answers and numeric:
         for s, e, framed in _numbers(text, question_text, question_words):
             if not any(a.start < e and s < a.end for a in found):
-                found.append(_classify(text, s, e, -1, text[s:e], frames, framed=framed))
+                found.append(_classify(text, starts, s, e, -1, frames, framed=framed))
     if open_answers:
         open_starts = [m.end() for pattern in _OPEN_FRAMES for m in pattern.finditer(text)]
         open_starts += [fs for fs, fe in frames]
@@ -441,14 +444,14 @@ def assertions(text: str, groups: Sequence[Sequence[str]], question_text: str = 
             span = _open_span(text, start, question_words, numeric)
             if span is None or any(a.start < span[1] and span[0] < a.end for a in found):
                 continue
-            found.append(_classify(text, span[0], span[1], -1, text[span[0]:span[1]], frames, framed=True))
+            found.append(_classify(text, starts, span[0], span[1], -1, frames, framed=True))
     found.sort(key=lambda a: a.start)
     return _hedge(text, _retract(text, found))
 
 
-def _classify(text: str, s: int, e: int, group: int, answer: str, frames: list[tuple[int, int]],
+def _classify(text: str, sentence_starts: list[int], s: int, e: int, group: int, frames: list[tuple[int, int]],
               framed: bool = False) -> Assertion:
-    sentence_start = max([a for a, _ in sentences(text) if a <= s] or [0])
+    sentence_start = sentence_starts[max(0, bisect_right(sentence_starts, s) - 1)] if sentence_starts else 0
     clause_start = _clause_start(text, s, sentence_start)
     before = text[clause_start:s]
     after_match = re.search(r"[.;!?\n]|,\s*(?:but|however|yet)\b", text[e:])
@@ -464,7 +467,7 @@ def _classify(text: str, s: int, e: int, group: int, answer: str, frames: list[t
         status = "aside"  # "100 degrees Celsius (212 degrees Fahrenheit)"
     else:
         status = "asserted"
-    return Assertion(answer.strip(), group, s, e, framed, status)
+    return Assertion(text[s:e].strip(), group, s, e, framed, status)
 
 
 def _clause_boundary(text: str, pos: int, floor: int) -> int:
@@ -474,16 +477,22 @@ def _clause_boundary(text: str, pos: int, floor: int) -> int:
 
 def _retract(text: str, found: list[Assertion]) -> list[Assertion]:
     """Mark what a later correction or a later contrast takes back (`Sydney, sorry, Canberra`)."""
-    out = []
-    for i, a in enumerate(found):
-        later = [b for b in found[i + 1:] if b.standing and b.key != a.key]
-        if a.standing and later:
-            between = text[a.end:later[0].start]
+    out = list(found)
+    after: Assertion | None = None  # the next standing assertion (of any answer), scanning backwards
+    after_other: Assertion | None = None  # the next standing one of another answer than `after`
+    for i in range(len(found) - 1, -1, -1):
+        a = found[i]
+        later = after if after is not None and after.key != a.key else after_other
+        if a.standing and later is not None:
+            between = text[a.end:later.start]
             if _RETRACTION.search(between):
-                a = Assertion(a.answer, a.group, a.start, a.end, a.framed, "retracted")
+                out[i] = replace(a, status="retracted")
             elif _CONTRAST.search(between) and not _contains_sentence_break(between):
-                a = Assertion(a.answer, a.group, a.start, a.end, a.framed, "conceded")
-        out.append(a)
+                out[i] = replace(a, status="conceded")
+        if a.standing:
+            if after is not None and after.key != a.key:
+                after_other = after
+            after = a
     return out
 
 
@@ -501,5 +510,4 @@ def _hedge(text: str, found: list[Assertion]) -> list[Assertion]:
         a, b = found[i], found[i + 1]
         if a.standing and b.standing and a.key != b.key and _OR.match(text[a.end:b.start]):
             hedged |= {i, i + 1}
-    return [Assertion(a.answer, a.group, a.start, a.end, a.framed, "hedged") if i in hedged else a
-            for i, a in enumerate(found)]
+    return [replace(a, status="hedged") if i in hedged else a for i, a in enumerate(found)]
