@@ -170,3 +170,33 @@ def test_smollm2_probe_answers_in_json_through_the_engine(tmp_path):
     assert all(json.loads(r.probe).keys() == {"answer"} for r in reads)
     assert sum(r.reader == "probe" for r in reads) >= len(reads) - 1
     assert trees[0].turn("r.0").answers["A"] == "Paris"
+
+
+def test_an_answer_outside_the_lists_is_held_and_agreement_on_it_ends_the_debate():
+    """The cascade of the old reader: a wrong answer outside the question's lists read as NONE, so
+    two agents agreeing on it never agreed. Now it is read, held, and a known candidate later."""
+    texts = {"A": ["The capital of France is Marseille.", "I still say it is Marseille."],
+             "B": ["Hmm, I am not sure.", "Marseille, as you say, is the capital."]}
+    agents = {name: Agent(name, Lines(name, texts[name])) for name in ("A", "B")}
+    trees = []
+    Engine(OrderedDebate(rounds=2), agents).run([PARIS], trees.append)
+    (tree,) = trees
+    assert [tree.turn(n).speaker for n in tree.nodes()] == ["A", "B", "A", "B"]
+    first = tree.turn("r.0")
+    assert (first.answers["A"], first.read.reader) == ("Marseille", "open")
+    assert tree.turn("r.0.0").read.special == "NONE"
+    last = tree.turn(tree.nodes()[-1])
+    assert last.speaker == "B" and last.read.reader == "candidates"
+    assert last.answers == {"A": "Marseille", "B": "Marseille"}
+    assert tree.metadata["outcome"]["stopped"] == "agreement"
+
+
+class Lines(ChatModel):
+    """Says its next scripted line, whatever it is asked."""
+
+    def __init__(self, name: str, lines: list[str]):
+        self.model_id = f"lines:{name}"
+        self.lines = iter(lines)
+
+    async def generate(self, requests):
+        return [Reply(text=next(self.lines), model=self.model_id) for _ in requests]
