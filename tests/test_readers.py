@@ -179,7 +179,7 @@ def test_an_answer_outside_the_lists_is_held_and_agreement_on_it_ends_the_debate
              "B": ["Hmm, I am not sure.", "Marseille, as you say, is the capital."]}
     agents = {name: Agent(name, Lines(name, texts[name])) for name in ("A", "B")}
     trees = []
-    Engine(OrderedDebate(rounds=2), agents).run([PARIS], trees.append)
+    Engine(OrderedDebate(rounds=3), agents).run([PARIS], trees.append)
     (tree,) = trees
     assert [tree.turn(n).speaker for n in tree.nodes()] == ["A", "B", "A", "B"]
     first = tree.turn("r.0")
