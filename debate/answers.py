@@ -268,7 +268,7 @@ _REPLY_DISAGREE_LEAD = re.compile(r"^(?:i don't think so|i do not think so|not a
 _SOLO_NO_LEAD = re.compile(r"^(?:i don't think so|i do not think so|incorrect)\b", re.IGNORECASE)
 _SOLO_YES_LEAD = re.compile(r"^(?:correct|that(?:'s| is) (?:right|correct|true)|right)\b", re.IGNORECASE)
 _BOTH = re.compile(r"^(?:yes and no|yes or no|both|neither|it depends)\b", re.IGNORECASE)
-_ANSWER_IS = re.compile(r"\banswer(?: to (?:this|the|your) question)?(?: is| would be)?\s*[:\-]?\s*\"?(yes|no|true|false)\b",
+_ANSWER_IS = re.compile(r"\banswer(?: to (?:this|that|the|your|my) question)?(?: is| would be)?\s*[:\-]?\s*\"?(yes|no|true|false)\b",
                         re.IGNORECASE)
 
 

@@ -322,14 +322,15 @@ def _copular_frame(sentence: str, offset: int, question_words: set[str]) -> tupl
         pronoun = normalize(left) in {"it", "that", "this", "answer", "my answer", "correct answer", "right answer"}
         if pronoun or (restates(lw) and not restates(rw)):
             return offset + match.end(), offset + match.end() + len(right_clause)
-        if restates(rw) and not restates(lw):
-            return offset, offset + match.start()
+        if restates(rw) and not restates(lw) and 3 * len(rw & question_words) >= 2 * len(rw):
+            return offset, offset + match.start()  # "X is the capital of Australia": the rest is the question
         return None
     return None
 
 
 _OPEN_FRAMES = [
-    re.compile(r"\b(?:the |my )?(?:correct |right |final |true )?answer(?: to (?:this|the|your) question)?"
+    re.compile(r"\b(?:the |my )?(?:correct |right |final |true )?answer(?: to (?:this|that|the|your|my) question"
+               r"(?: about [\w' -]{1,40}?)?)?"
                r"(?: is| would be| must be| should be| remains| is still|\s*:)\s*:?\s*", re.IGNORECASE),
     re.compile(r"(?:^|(?<=[.!?,;:]\s)|(?<=\n)|(?<=\bbut\s)|(?<=\band\s))\s*(?:i (?:think|believe|guess|reckon|suspect|maintain)"
                r"(?: that)?(?: it(?:'s| is| was))?|i(?:'d| would) (?:say|go with)|i(?:'m| am) (?:going|sticking) with|"
@@ -382,13 +383,13 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") else word
 
 
-def _open_span(text: str, start: int, question_words: set[str], numeric: bool) -> tuple[int, int] | None:
-    """The short answer phrase that starts at `start` (cut at the clause end; at most six words)."""
-    rest = text[start:]
+def _open_span(text: str, start: int, limit: int, question_words: set[str], numeric: bool) -> tuple[int, int] | None:
+    """The short answer phrase that starts at `start` (cut at the clause end or `limit`; at most six words)."""
+    rest = text[start:limit]
     lead = re.match(r"[\s\"':]*", rest)
     s = start + (lead.end() if lead else 0)
-    cut = _OPEN_END.search(text, s)
-    e = cut.start() if cut and cut.start() > s else len(text)
+    cut = _OPEN_END.search(text, s, limit)
+    e = cut.start() if cut and cut.start() > s else limit
     phrase = text[s:e].strip(" \"'*")
     if not phrase or _NOT_ANSWERS.match(phrase) or len(phrase.split()) > 6:
         return None
@@ -438,10 +439,10 @@ def assertions(text: str, groups: Sequence[Sequence[str]], question_text: str = 
             if not any(a.start < e and s < a.end for a in found):
                 found.append(_classify(text, starts, s, e, -1, frames, framed=framed))
     if open_answers:
-        open_starts = [m.end() for pattern in _OPEN_FRAMES for m in pattern.finditer(text)]
-        open_starts += [fs for fs, fe in frames]
-        for start in sorted(set(open_starts)):
-            span = _open_span(text, start, question_words, numeric)
+        open_starts = {(m.end(), len(text)) for pattern in _OPEN_FRAMES for m in pattern.finditer(text)}
+        open_starts |= set(frames)
+        for start, limit in sorted(open_starts):
+            span = _open_span(text, start, limit, question_words, numeric)
             if span is None or any(a.start < span[1] and span[0] < a.end for a in found):
                 continue
             found.append(_classify(text, starts, span[0], span[1], -1, frames, framed=True))
