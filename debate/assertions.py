@@ -25,6 +25,8 @@ from debate.grading import normalize
 # ------------------------------------------------------------------ plain text and clauses
 
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+_MARKUP_CHARS = re.compile(r"[*_`#•-]")
+_CURLY_QUOTES = re.compile("[’‘“”]")
 _MARKUP = re.compile(r"\*\*|__|`+|^\s*#+\s*|^\s*[-*•]\s+", re.MULTILINE)
 #: Words that end in a full stop without ending a sentence.
 _ABBREVIATIONS = {"mt", "st", "dr", "mr", "mrs", "ms", "jr", "sr", "vs", "no", "approx", "ca", "gen", "col",
@@ -36,9 +38,9 @@ def plain(text: str) -> str:
     """The text without markdown emphasis, headers, bullets or `\\boxed{}`; curly quotes made straight."""
     if "\\boxed" in text:
         text = _BOXED.sub(lambda m: m.group(1), text)
-    if any(c in text for c in "*_`#•-"):
+    if _MARKUP_CHARS.search(text):
         text = _MARKUP.sub("", text)
-    if any(c in text for c in "’‘“”"):
+    if _CURLY_QUOTES.search(text):
         text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
     return text
 

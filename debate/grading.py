@@ -122,7 +122,13 @@ def _matches(answer: str, alias: str) -> bool:
 
 def is_correct(answer: str | None, gold: Sequence[str]) -> bool:
     """Whether `answer` is one of the gold aliases (exact after normalising; numbers as numbers)."""
-    if answer is None or not normalize(answer):
+    return answer is not None and _is_correct(answer, tuple(gold))
+
+
+@lru_cache(maxsize=1 << 16)
+def _is_correct(answer: str, gold: tuple[str, ...]) -> bool:
+    # Cached: a dialogue grades the same few answers against the same gold again and again.
+    if not normalize(answer):
         return False
     return any(_matches(head, alias) for head in _heads(answer) for alias in gold if normalize(alias))
 
@@ -159,14 +165,21 @@ def same_answer(a: str | None, b: str | None, question: Question | None = None) 
     """Whether two agents hold the same answer (None agrees with nothing; see the module notes)."""
     if a is None or b is None:
         return False
-    if question is not None and question.kind == "yes-no":
+    if question is None:
+        return _same(a, b, None, False)
+    return _same(a, b, tuple(question.gold), question.kind == "yes-no")
+
+
+@lru_cache(maxsize=1 << 16)
+def _same(a: str, b: str, gold: tuple[str, ...] | None, yes_no_question: bool) -> bool:
+    if yes_no_question:
         a, b = yes_no(a) or a, yes_no(b) or b
     ca, cb = _canonical(a), _canonical(b)
     if not ca or not cb:
         return False
     if ca == cb:
         return True
-    if question is not None and grade(a, question) and grade(b, question):
+    if gold is not None and _is_correct(a, gold) and _is_correct(b, gold):
         return True
     wa, wb = ca.split(), cb.split()
     if _exact_tokens(wa) != _exact_tokens(wb):
