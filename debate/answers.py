@@ -451,6 +451,9 @@ class CueReader:
 
 # ------------------------------------------------------------------ chains
 
+_MEMO_SIZE = 4096
+
+
 class ReaderChain:
     """Readers tried in order; the first that finds an answer or decides a special wins.
 
@@ -463,15 +466,25 @@ class ReaderChain:
         if not isinstance(self.readers[-1], CueReader):
             self.readers.append(CueReader())
         self.name = "+".join(r.name for r in self.readers)
+        self._memo: dict[tuple, AnswerRead] = {}
 
     def read(self, text: str, question: Question, candidates: Sequence[str] = (), *,
              replying: bool = False) -> AnswerRead:
+        # A read is a pure function of its inputs, and simulated or templated replies repeat a lot.
+        key = (text, question.kind, question.text, tuple(question.gold), tuple(question.wrong_answers),
+               tuple(question.options), tuple(candidates), replying)
+        read = self._memo.get(key)
+        if read is None:
+            read = self._read(text, question, candidates, replying)
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = read
+        return read
+
+    def _read(self, text: str, question: Question, candidates: Sequence[str], replying: bool) -> AnswerRead:
         failures: list[str] = []
         for reader in self.readers:
-            try:
-                read = reader.read(text, question, candidates, replying=replying)
-            except RecursionError:  # pathological text: a failure, never a crash
-                read = AnswerRead(reader=reader.name, failures=[f"{reader.name}: text too complex to read"])
+            read = reader.read(text, question, candidates, replying=replying)
             if read.found or read.special is not None:
                 return read.model_copy(update={"failures": failures + read.failures}) if failures else read
             failures += read.failures

@@ -247,11 +247,15 @@ class Engine:
 
     async def _read(self, jobs: Sequence[_Job]) -> None:
         items = []
+        known: dict[tuple[int, str], tuple[str, ...]] = {}  # siblings share their parent's candidates
         for job in jobs:
             tree = job.open.tree
-            # Every answer held so far on the path (open reads included) is a candidate from now on.
-            candidates = tuple(dict.fromkeys(a for node in tree.path(job.spec.parent)
-                                             for a in tree.turn(node).answers.values() if a is not None))
+            key = (id(tree), job.spec.parent)
+            if key not in known:
+                # Every answer held so far on the path (open reads included) is a candidate from now on.
+                known[key] = tuple(dict.fromkeys(a for node in tree.path(job.spec.parent)
+                                                 for a in tree.turn(node).answers.values() if a is not None))
+            candidates = known[key]
             replying = self._seen_other(tree, job.spec) is not None
             model = self._models[id(self.agents[job.spec.agent or job.spec.speaker].model)]
             items.append(ReadItem(job.reply.text, tree.question, candidates, replying=replying,
