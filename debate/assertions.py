@@ -320,7 +320,8 @@ def _copular_frame(sentence: str, offset: int, question_words: set[str]) -> tupl
             continue
         cut = _OPEN_END.search(right)
         right_clause = right[:cut.start()] if cut and cut.start() > 0 else right
-        lw, rw = content_words(left), content_words(right_clause)
+        # What the right side says is judged up to its clause's end ("the largest and deepest ocean").
+        lw, rw = content_words(left), content_words(re.split(r"[,;:(]", right, maxsplit=1)[0])
         pronoun = normalize(left) in {"it", "that", "this", "answer", "my answer", "correct answer", "right answer"}
         if pronoun or (restates(lw) and not restates(rw)):
             return offset + match.end(), offset + match.end() + len(right_clause)
@@ -490,8 +491,8 @@ def _retract(text: str, found: list[Assertion]) -> list[Assertion]:
             between = text[a.end:later.start]
             if _RETRACTION.search(between):
                 out[i] = replace(a, status="retracted")
-            elif _CONTRAST.search(between) and not _contains_sentence_break(between):
-                out[i] = replace(a, status="conceded")
+            elif _CONTRAST.search(between) and not _contains_sentence_break(between) and (later.framed or not a.framed):
+                out[i] = replace(a, status="conceded")  # but not an answer given to the question, by a side remark
         if a.standing:
             if after is not None and after.key != a.key:
                 after_other = after
