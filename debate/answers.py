@@ -100,7 +100,8 @@ _SPECIAL_CLAUSES: list[tuple[Special, re.Pattern[str]]] = [
     ("NONE", re.compile(
         r"^(?:none|n/?a|null|unknown|nothing|no answer|not sure|unsure|uncertain|undetermined|cannot say|can't say|"
         r"i (?:do not|don't) know|i(?:'m| am) (?:not sure|unsure|uncertain)|(?:it )?cannot be determined|"
-        r"(?:i )?(?:can't|cannot) (?:determine|tell|answer|decide)|it depends|unclear)\W*$", re.IGNORECASE)),
+        r"(?:i )?(?:can't|cannot) (?:determine|tell|answer|decide)|it depends|unclear|"
+        r"i(?:'m| am) (?:not ready|unable) to answer[\w\s]*)\W*$", re.IGNORECASE)),
 ]
 _LEAD_CUE = re.compile(
     r"^(?:(?:yes|no|ok|okay|well|so|agreed|right|indeed|sure|actually|honestly|"
@@ -111,7 +112,7 @@ _LEAD_FILLER = re.compile(
     r"certainly|clearly|surely|obviously|still|it(?:'s| is| was| must be| has to be| would be)|that(?:'s| is| would be)|"
     r"this is|the (?:correct |right |final )?answer (?:is|would be)|my answer (?:is|remains|stays)|answer is|"
     r"(?:is|remains|stays|would be|will be|is still)|i(?:'m| am) going with|i(?:'ll| will) (?:go|stick) with|"
-    r"i (?:choose|pick|select))\s+)+", re.IGNORECASE)
+    r"i (?:choose|pick|select))(?:\s*:\s*|\s+))+", re.IGNORECASE)
 _CUT = re.compile(r"\s*(?:;|\s[-–—]\s|—|–|\s\(|\(|\[|,?\s+(?:because|since|as it|as this|as the|which|who|due to|"
                   r"given that|so|thus|therefore|while|whereas|but|however|although|though)\b)", re.IGNORECASE)
 _NEGATED_TAIL = re.compile(r",?\s+(?:and\s+)?(?:not|rather than|instead of|as opposed to)\s+.*$", re.IGNORECASE)
@@ -170,7 +171,11 @@ def answer_clause(raw: str, question: Question, candidates: Sequence[str] = ()) 
     frame = _copular_side(clause, question)
     clause = frame if frame is not None else clause
     clause = clause.strip().rstrip(".!?,:;").strip("\"'*_ ").strip()
-    return (clause or None), None
+    if not content_words(clause) and not re.search(r"\d", clause):
+        return None, None  # only function words left ("I'm", "it"): no answer
+    if question.kind == "open" and yes_no(clause) is not None and not any(yes_no(g) for g in question.gold):
+        return None, None  # "yes" answers no open question
+    return clause, None
 
 
 def clause_special(clause: str, groups: Sequence[Sequence[str]], question: Question) -> Special | None:

@@ -106,11 +106,15 @@ class LLMExtractor:
                 for r in replies]
 
 
-PROBE_PROMPT = (
-    "Setting the discussion aside for a moment: what is your answer to the question now? Reply with your "
-    "answer alone, in a few words (for a yes-or-no question, yes or no; for options, the option), or none "
-    "if you have no answer."
-)
+#: The probe's question, by question kind (small models read any mention of "yes or no" as the question).
+PROBE_PROMPTS = {
+    "open": "Setting the discussion aside: what is your answer to the question now? Reply with the answer "
+            "alone, in a few words, or none if you have no answer.",
+    "yes-no": "Setting the discussion aside: is your answer to the question now yes or no? Reply yes or no, "
+              "or none if you have no answer.",
+    "multiple-choice": "Setting the discussion aside: which option is your answer now? Reply with the option "
+                       "alone, or none if you have no answer.",
+}
 #: The probe's reply as JSON, where the backend constrains its output to a schema.
 PROBE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 80}},
                                 "required": ["answer"], "additionalProperties": False}
@@ -128,13 +132,13 @@ class ProbeReader:
 
     name = "probe"
 
-    def __init__(self, max_tokens: int = 32):
+    def __init__(self, max_tokens: int = 64):
         self.params = GenerationParams(temperature=0.0, max_tokens=max_tokens, json_schema=PROBE_SCHEMA)
 
     def request(self, item: ReadItem) -> ChatRequest:
         assert item.request is not None
         messages = [*item.request.messages, Message(role="assistant", content=item.text),
-                    Message(role="user", content=PROBE_PROMPT)]
+                    Message(role="user", content=PROBE_PROMPTS[item.question.kind])]
         return ChatRequest(messages=messages, params=self.params.with_seed(item.request.params.seed),
                            question=item.question, persona=item.request.persona)
 
@@ -144,7 +148,10 @@ class ProbeReader:
             value = json.loads(raw)
             raw = str(value.get("answer", "")) if isinstance(value, dict) else str(value)
         except ValueError:
-            pass  # free text from a backend without constrained output
+            # Cut short by max_tokens ('{"answer": "Paris, the'), or free text from a backend without
+            # constrained output: the string after "answer", else the text itself.
+            cut = re.search(r'"answer"\s*:\s*"([^"]*)', raw)
+            raw = cut.group(1) if cut else raw
         read = FinalLineReader().read(f"Final answer: {raw}", item.question, item.candidates, replying=item.replying)
         return read.model_copy(update={"reader": self.name, "probe": text,
                                        "failures": [f.replace("final-line", "probe") for f in read.failures]})

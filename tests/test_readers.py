@@ -15,7 +15,7 @@ from debate.errors import ConfigError
 from debate.records import ChatRequest, GenerationParams, Question, Reply
 from protocols.engine import Engine
 from protocols.ordered import OrderedDebate
-from protocols.readers import PROBE_PROMPT, LLMExtractor, ReadItem, make_reader
+from protocols.readers import PROBE_PROMPTS, LLMExtractor, ReadItem, make_reader
 from test_protocols import synthetic
 
 PARIS = Question(id="fr", text="What is the capital of France?", gold=["Paris"], wrong_answers=["Lyon"])
@@ -136,8 +136,8 @@ def test_probe_asks_the_speakers_own_model_on_a_side_branch_in_one_batch():
     assert second.read.special == "Agree" and second.answers["B"] == "Paris"
     probes = [r for r in model.requests if r.params.json_schema is not None]
     assert len(probes) == 2 and all(r.params.temperature == 0.0 for r in probes)
-    assert probes[0].messages[-2].role == "assistant" and probes[0].messages[-1].content == PROBE_PROMPT
-    assert all(PROBE_PROMPT not in t.text for t in (first, second))  # never part of the dialogue
+    assert probes[0].messages[-2].role == "assistant" and probes[0].messages[-1].content == PROBE_PROMPTS["open"]
+    assert all(PROBE_PROMPTS["open"] not in t.text for t in (first, second))  # never part of the dialogue
     assert model.batches == [1, 1, 1, 1]  # each step: the turns in one batch, then their probes in one
 
 

@@ -40,7 +40,7 @@ from debate.tree import ROOT, DialogueTree
 from experiments.bench.common import DEFAULT_OUT, machine, save
 from experiments.bench.corpus import CorpusItem, load_corpus
 from protocols.engine import Engine
-from protocols.readers import PROBE_PROMPT, make_reader
+from protocols.readers import PROBE_PROMPTS, make_reader
 from protocols.replay import Replay
 
 READERS = ("default", "final-line", "candidates", "open", "yes-no", "option")
@@ -62,7 +62,7 @@ class StoredReplies(ChatModel):
         for request in requests:
             assert request.question is not None
             reply = self.replies[request.question.id]
-            if request.messages[-1].content == PROBE_PROMPT:
+            if request.messages[-1].content in PROBE_PROMPTS.values():
                 follow_ups.append((len(out), request))
                 out.append(None)
             else:
