@@ -1,9 +1,10 @@
 """Replay: a model continues stored dialogue prefixes once (the balanced evaluation, PBT.md 8.3).
 
 Each input tree is continued at the node named in its metadata (`replay_node`; the root "r"
-starts afresh), or else at each of its leaves. The continuation is spoken as the speaker who spoke before that node (in a
-two-agent dialogue: the one just addressed), or as `speaker` when given, and is written by the
-run's single agent. The outcome grades the continuation and keeps the stored label, if any.
+starts afresh), or else at each of its leaves. The continuation is spoken as the speaker who
+spoke before that node (in a two-agent dialogue: the one just addressed), or as `speaker` (or
+`replay_speaker` in the metadata) when given, and is written by the run's single agent. The
+outcome grades the continuation and keeps the stored label, if any.
 """
 
 from __future__ import annotations
