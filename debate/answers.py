@@ -456,7 +456,9 @@ class CueReader:
 
 # ------------------------------------------------------------------ chains
 
+#: Memoised reads per chain, and the longest reply memoised (the memo stays a few MB at most).
 _MEMO_SIZE = 4096
+_MEMO_TEXT = 2000
 
 
 class ReaderChain:
@@ -481,9 +483,10 @@ class ReaderChain:
         read = self._memo.get(key)
         if read is None:
             read = self._read(text, question, candidates, replying)
-            if len(self._memo) >= _MEMO_SIZE:
-                self._memo.clear()
-            self._memo[key] = read
+            if len(text) <= _MEMO_TEXT:  # a runaway generation is read, not kept
+                if len(self._memo) >= _MEMO_SIZE:
+                    self._memo.clear()
+                self._memo[key] = read
         return read
 
     def _read(self, text: str, question: Question, candidates: Sequence[str], replying: bool) -> AnswerRead:
