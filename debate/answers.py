@@ -28,7 +28,8 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Protocol
 
-from debate.assertions import Assertion, assertions, content_words, cue, numeric_question, plain, sentences
+from debate.assertions import (Assertion, assertions, content_words, copular_answer, cue, numeric_question, plain,
+                               sentences)
 from debate.grading import normalize, yes_no
 from debate.records import AnswerRead, Question, Special
 
@@ -168,8 +169,7 @@ def answer_clause(raw: str, question: Question, candidates: Sequence[str] = ()) 
     if known is not None and known.group >= 0:
         return groups[known.group][0], None
     clause = _LEAD_FILLER.sub("", clause).strip()
-    frame = _copular_side(clause, question)
-    clause = frame if frame is not None else clause
+    clause = copular_answer(clause, question.text) or clause
     clause = clause.strip().rstrip(".!?,:;").strip("\"'*_ ").strip()
     if not content_words(clause) and not re.search(r"\d", clause):
         return None, None  # only function words left ("I'm", "it"): no answer
@@ -198,22 +198,6 @@ def _after_lead(clause: str) -> str:
 def _first_sentence(text: str) -> str:
     spans = sentences(text)
     return text[spans[0][0]:spans[0][1]].strip() if spans else text.strip()
-
-
-def _copular_side(clause: str, question: Question) -> str | None:
-    """`The capital of Australia is Canberra` -> `Canberra`: the side that does not restate the question."""
-    match = re.search(r"\s(?:is|was|are|were)\s", clause)
-    if match is None:
-        return None
-    words = content_words(question.text)
-    left, right = clause[:match.start()], clause[match.end():]
-    left_overlap = len(content_words(left) & words) / max(1, len(content_words(left)))
-    right_overlap = len(content_words(right) & words) / max(1, len(content_words(right)))
-    if normalize(left) in {"it", "that", "this", "answer", "my answer"} or left_overlap > right_overlap:
-        return right
-    if right_overlap > left_overlap:
-        return left
-    return None
 
 
 def _exact_candidate(raw: str, question: Question, candidates: Sequence[str]) -> str | None:

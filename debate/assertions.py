@@ -268,8 +268,12 @@ def _mentions(text: str, groups: Sequence[Sequence[str]]) -> list[tuple[int, int
 
     Aliases of a group are matched longest first, and a span is given to one group only."""
     spans: list[tuple[int, int, int]] = []
+    present = normalize(text)
     for g, aliases in enumerate(groups):
         for alias in sorted(_short_forms(aliases), key=lambda a: -len(normalize(a))):
+            words = normalize(alias).split()
+            if not words or words[0] not in present:
+                continue  # cannot match: no pattern to build or run (a dialogue's answers are many)
             pattern = _alias_pattern(alias)
             if pattern is None:
                 continue
@@ -301,6 +305,12 @@ def _clause_start(text: str, pos: int, floor: int) -> int:
 
 
 _COPULA = re.compile(r"\s(?:is|was|are|were|remains|would be|must be|has to be)\s", re.IGNORECASE)
+
+
+def copular_answer(sentence: str, question_text: str) -> str | None:
+    """`The capital of Australia is Canberra` -> `Canberra`: the side of `S is X` that answers."""
+    span = _copular_frame(sentence, 0, content_words(question_text))
+    return sentence[span[0]:span[1]] if span else None
 
 
 def _copular_frame(sentence: str, offset: int, question_words: set[str]) -> tuple[int, int] | None:

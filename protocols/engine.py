@@ -97,6 +97,8 @@ class _Job:
     request: ChatRequest | None = None
     reply: Reply | None = None
     read: AnswerRead | None = None
+    #: The last turn by another speaker that the speaker could see (found when its reply is read).
+    seen: Turn | None = None
 
 
 def check_agents(protocol: Protocol, agents: Mapping[str, Agent]) -> None:
@@ -256,9 +258,9 @@ class Engine:
                 known[key] = tuple(dict.fromkeys(a for node in tree.path(job.spec.parent)
                                                  for a in tree.turn(node).answers.values() if a is not None))
             candidates = known[key]
-            replying = self._seen_other(tree, job.spec) is not None
+            job.seen = self._seen_other(tree, job.spec)
             model = self._models[id(self.agents[job.spec.agent or job.spec.speaker].model)]
-            items.append(ReadItem(job.reply.text, tree.question, candidates, replying=replying,
+            items.append(ReadItem(job.reply.text, tree.question, candidates, replying=job.seen is not None,
                                   request=job.request, model=model))
         for job, read in zip(jobs, await self.reader.read_many(items), strict=True):
             job.read = read
@@ -275,8 +277,7 @@ class Engine:
         reply, request = job.reply, job.request
         assert reply is not None and request is not None
         if job.read is not None:
-            seen = self._seen_other(tree, spec)
-            other = seen.answers.get(seen.speaker) if seen is not None else None
+            other = job.seen.answers.get(job.seen.speaker) if job.seen is not None else None
             answers[spec.speaker] = resolve(job.read, answers.get(spec.speaker), other)
         return Turn(speaker=spec.speaker, persona=request.persona or "neutral", text=reply.text, answers=answers,
                     read=job.read, usage=reply.usage,
