@@ -48,6 +48,8 @@ _PERSONA_INTENTS = {
 }
 
 PERSONAS = tuple(_PERSONA_INTENTS)
+#: The personas of a persuasion turn (PBT.md 2, level 2): their listener's replies get PBT labels.
+PERSUASION_PERSONAS = frozenset({"logical", "emotional", "credibility"})
 
 
 def persona_prompt(persona: str, task_prompt: str = TASK_PROMPT) -> str:

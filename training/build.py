@@ -74,7 +74,8 @@ def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str |
     train = condition(splits["train"], kind, seed=seed)
     held_out = {name: balanced_items(splits[name], seed=seed) for name in ("dev", "test")}
     summary = card(splits, train, kind)
-    summary.update({"threshold": threshold, "strict": strict, "persuasion_only": persuasion_only, "seed": seed, "trees": [str(p) for p in paths],
+    summary.update({"threshold": threshold, "strict": strict, "persuasion_only": persuasion_only, "seed": seed,
+                    "trees": [str(p) for p in paths],
                     "judge": judge,
                     "benchmark": {name: len(items) for name, items in held_out.items()}})
     atomic_write_jsonl(out / "train.jsonl", train)

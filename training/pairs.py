@@ -34,11 +34,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from agents.personas import PERSUASION_PERSONAS
 from debate.grading import grade
 from debate.tree import ROOT, DialogueTree
-
-#: The personas of a persuasion turn (PBT.md 2, level 2).
-PERSUASION_PERSONAS = frozenset({"logical", "emotional", "credibility"})
 
 
 def correct(tree: DialogueTree, node: str) -> int:
