@@ -14,8 +14,8 @@ Figures per reader:
 
     python -m experiments.bench.reading [--readers default final-line candidates ...] [--errors 20]
 
-`probe` and `llm:SPEC` readers need their model: `--probe-model gguf:smollm2` is the speaker's
-own model behind the stored replies (the probe asks it on a side branch).
+The `probe` reader needs the speaker's model: `--probe-model gguf:smollm2` stands behind the
+stored replies and answers the probe on its side branch (`llm:SPEC` loads its own model).
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def main() -> None:
     parser.add_argument("--corpus", nargs="+", type=Path, help="corpus files (default: tests/reading/*.jsonl)")
     parser.add_argument("--source", choices=["smollm2", "written"], help="only the items of one source")
     parser.add_argument("--split", choices=["dev", "heldout"], help="only the items of one split")
-    parser.add_argument("--probe-model", help="the speaker's model for the probe and llm readers (e.g. gguf:smollm2)")
+    parser.add_argument("--probe-model", help="the speaker's model, for the probe reader (e.g. gguf:smollm2)")
     parser.add_argument("--errors", type=int, default=0, help="print the first N misread items of the first reader")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
