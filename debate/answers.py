@@ -180,11 +180,12 @@ def answer_clause(raw: str, question: Question, candidates: Sequence[str] = ()) 
 
 def clause_special(clause: str, groups: Sequence[Sequence[str]], question: Question) -> Special | None:
     """The special a final line states: `I agree with you`, `I'm sticking with my answer`, `None`."""
+    first = _first_sentence(clause)
     for special, pattern in _SPECIAL_CLAUSES:
-        if pattern.search(_first_sentence(clause).rstrip(".!")):
+        if pattern.search(first.rstrip(".!")):
             if not _LEAD_CUE.match(clause) or not _after_lead(clause):
                 return special
-    stated = cue(_first_sentence(clause))
+    stated = cue(first)
     if stated is not None and not assertions(clause, groups, question.text, open_answers=False):
         return stated  # type: ignore[return-value]
     return None
@@ -441,7 +442,7 @@ class CueReader:
 # ------------------------------------------------------------------ chains
 
 #: Memoised reads per chain, and the longest reply memoised (the memo stays a few MB at most).
-_MEMO_SIZE = 4096
+_MEMO_SIZE = 2048
 _MEMO_TEXT = 2000
 
 

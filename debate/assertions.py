@@ -188,7 +188,7 @@ def content_words(text: str) -> set[str]:
     return {w for w in normalize(text).split() if w not in _STOPWORDS}
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=1 << 11)
 def _alias_pattern(alias: str) -> re.Pattern[str] | None:
     words = normalize(alias).split()
     if not words:

@@ -83,7 +83,7 @@ def _number_words(words: list[str]) -> tuple[float | None, int]:
     return (float(total + current), used) if used else (None, 0)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 13)
 def as_number(text: str) -> tuple[float, tuple[str, ...]] | None:
     """(value, the words after it) when a normalised answer starts with a number, else None."""
     words = normalize(text).split()
@@ -125,7 +125,7 @@ def is_correct(answer: str | None, gold: Sequence[str]) -> bool:
     return answer is not None and _is_correct(answer, tuple(gold))
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 13)
 def _is_correct(answer: str, gold: tuple[str, ...]) -> bool:
     # Cached: a dialogue grades the same few answers against the same gold again and again.
     if not normalize(answer):
@@ -170,7 +170,7 @@ def same_answer(a: str | None, b: str | None, question: Question | None = None) 
     return _same(a, b, tuple(question.gold), question.kind == "yes-no")
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 13)
 def _same(a: str, b: str, gold: tuple[str, ...] | None, yes_no_question: bool) -> bool:
     if yes_no_question:
         a, b = yes_no(a) or a, yes_no(b) or b
