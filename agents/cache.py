@@ -50,7 +50,8 @@ class GenerationCache:
             chunk = list(keys[start:start + 500])
             marks = ",".join("?" * len(chunk))
             for key, text in self._db.execute(f"SELECT key, reply FROM replies WHERE key IN ({marks})", chunk):
-                found[key] = Reply.model_validate_json(text)
+                # A reply from the cache cost no attempt now: its retries were counted when it was made.
+                found[key] = Reply.model_validate_json(text).model_copy(update={"retries": 0})
         return found
 
     def put_many(self, items: Sequence[tuple[str, Reply]]) -> None:

@@ -12,25 +12,30 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
+from typer.exceptions import TyperException
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
 from agents.agent import Agent
+from agents.personas import persona_prompt
 from agents.registry import DEFAULT_MODEL, load_model, parse_value
 from debate.answers import read_answer
 from debate.grading import grade
 from debate.data import load_questions
 from debate.errors import UserError
 from debate.records import GenerationParams, Question
-from debate.storage import atomic_write_json, atomic_write_jsonl
-from debate.show import outcome_table, rich_tree, save_png, select_tree
+from debate.storage import PNG_MAGIC, atomic_write_json, atomic_write_jsonl, check_output
+from debate.show import export_names, outcome_table, rich_tree, save_png, select_tree
 from debate.tree import iter_trees
 from experiments.quiz import timed_quiz
-from experiments.evaluations import EVALUATIONS, check_balanced_split, farm_questions, figures, run_evaluation
+from experiments.evaluations import (FARM_QUESTIONS, check_balanced_split, evaluation_configs, farm_questions, figures,
+                                     run_evaluation)
 from experiments.pairing import PairingConfig, run_pairing
 from training.build import build_preferences
 from training.datasets import CONDITIONS
@@ -39,11 +44,27 @@ from experiments.reports import (evaluation_table, order_table, persuasion_table
 from protocols.config import RunConfig, load_config, locate, parse_config, read_toml, validate
 from protocols.run import execute
 
+M = TypeVar("M", bound=BaseModel)
+
 app = typer.Typer(help="Multi-agent debate and Persuasion-Balanced Training for language models.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  add_completion=False, pretty_exceptions_enable=False)
+# User data (questions, ids, paths, specs) is printed as text, never read as markup or emoji codes.
 # Logs and pipes get wide tables instead of rich's 80-column default.
-console = Console() if sys.stdout.isatty() else Console(width=160)
-err_console = Console(stderr=True)
+_PLAIN = {"markup": False, "emoji": False, "highlight": False}
+console = Console(**_PLAIN) if sys.stdout.isatty() else Console(width=160, **_PLAIN)
+err_console = Console(stderr=True, **_PLAIN)
+
+
+def _record(model: type[M], options: dict[str, str], **values: Any) -> M:
+    """A record built from command-line values; a value out of its bounds is one UserError
+    naming the option (`options` maps field names to the option that gave them)."""
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else ""
+        raise UserError(str(err["msg"]).replace("Value error, ", ""),
+                        field=options.get(name, f"--{name.replace('_', '-')}")) from None
 
 
 def _option_pairs(pairs: list[str]) -> dict[str, object]:
@@ -71,13 +92,15 @@ def ask(
 ) -> None:
     """Put one question to one model and show the reply, the answer read from it, and usage."""
 
+    # Without --gold nothing is graded; the placeholder only satisfies the record.
+    q = _record(Question, {"text": "QUESTION", "context": "--context", "gold": "--gold"}, id="cli", text=question,
+                gold=gold or ["(no gold answer given)"], context=context, source="cli")
+    params = _record(GenerationParams, {}, temperature=temperature, max_tokens=max_tokens, seed=seed)
+    persona_prompt(persona)
     model = load_model(spec, _option_pairs(option or []))
     if not gold and model.model_id.startswith("sim:"):
         raise UserError("a sim agent needs --gold: the answer it knows or not", field="--gold")
-    # Without --gold nothing is graded; the placeholder only satisfies the record.
-    q = Question(id="cli", text=question, gold=gold or ["(no gold answer given)"], context=context, source="cli")
-    agent = Agent(name="agent", model=model, persona=persona, informed=context is not None,
-                  params=GenerationParams(temperature=temperature, max_tokens=max_tokens, seed=seed))
+    agent = Agent(name="agent", model=model, persona=persona, informed=context is not None, params=params)
     reply = model.generate_sync([agent.request(q)])[0]
     if not reply.ok:
         raise UserError(f"the model failed to answer: {reply.error}", field=spec)
@@ -125,15 +148,15 @@ def demo(
     """The main job (until debates land): the questions put to a model, without and with a
     background passage, and an accuracy table. Saves every reply and the summary."""
 
+    params = _record(GenerationParams, {}, temperature=0.0, max_tokens=max_tokens)
     loaded = load_questions(source, limit=limit)
     chat_model = load_model(model)
-    params = GenerationParams(temperature=0.0, max_tokens=max_tokens)
     agents = [Agent(name="uninformed", model=chat_model, params=params),
               Agent(name="informed", model=chat_model, params=params, informed=True)]
     summaries, all_records = [], []
     with Progress(console=err_console, transient=True) as progress:
         for agent in agents:
-            task = progress.add_task(f"{agent.name} ({model})", total=len(loaded))
+            task = progress.add_task(escape(f"{agent.name} ({model})"), total=len(loaded))
             records, summary = timed_quiz(agent, loaded, batch_size=16,
                                           on_batch=lambda n, t=task: progress.advance(t, n))
             summaries.append(summary)
@@ -299,7 +322,8 @@ def evaluate(
                                                   "sample:open); farm: the Farm folder; balanced: the split "
                                                   "(a trees JSONL file).")] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="Use the first N questions (farm: per subset).")] = None,
-    appeal: Annotated[str, typer.Option(help="farm: logical, credibility or emotional appeals.")] = "logical",
+    appeal: Annotated[Optional[str], typer.Option(help="farm: logical (default), credibility or emotional "
+                                                       "appeals.")] = None,
     max_tokens: Annotated[int, typer.Option(min=1)] = 64,
     seed: Annotated[int, typer.Option()] = 0,
     out: Annotated[Optional[Path], typer.Option(help="Folder (default runs/eval-EVALUATION).")] = None,
@@ -308,19 +332,22 @@ def evaluate(
 ) -> None:
     """Farm misinformation (MR@4), "Are you sure?" or balanced persuasion, for one or more models."""
 
-    if evaluation not in EVALUATIONS:
-        raise UserError(f"unknown evaluation '{evaluation}' (expected one of {', '.join(EVALUATIONS)})",
-                        field="EVALUATION")
     folder = out or Path(f"runs/eval-{evaluation}")
+    specs = models or [DEFAULT_MODEL]
     questions, per_run_limit = source or "sample:open", limit
     if evaluation == "farm":
         farm = source or os.environ.get("DEBATE_FARM_DIR", "../shared/data/farm")
-        questions, per_run_limit = str(farm_questions(farm, folder, limit)), None
+        questions, per_run_limit = str(folder / FARM_QUESTIONS), None
+    # Every setting is checked before the farm questions are written into the folder.
+    evaluation_configs(evaluation, specs, questions=questions, limit=per_run_limit, appeal=appeal, seed=seed,
+                       max_tokens=max_tokens)
+    if evaluation == "farm":
+        farm_questions(farm, folder, limit)
     elif evaluation == "balanced":
         if source is None:
             raise UserError("give the balanced split: --questions SPLIT.jsonl", field="--questions")
         check_balanced_split(source)
-    report = run_evaluation(evaluation, models or [DEFAULT_MODEL], folder, questions=questions, limit=per_run_limit,
+    report = run_evaluation(evaluation, specs, folder, questions=questions, limit=per_run_limit,
                             appeal=appeal, seed=seed, max_tokens=max_tokens, overwrite=overwrite,
                             console=err_console, progress=progress)
     columns, rows = figures(report)
@@ -468,9 +495,12 @@ def show(
     tree_id: Annotated[Optional[str], typer.Option("--tree", help="The id of the tree to show.")] = None,
     index: Annotated[Optional[int], typer.Option(min=0, help="The position of the tree to show (from 0).")] = None,
     png: Annotated[Optional[Path], typer.Option(help="Also save a picture of the tree here.")] = None,
+    force: Annotated[bool, typer.Option(help="Let --png replace an existing file that is not a PNG.")] = False,
 ) -> None:
     """Show one dialogue tree in the terminal, coloured by correctness (first tree by default)."""
 
+    if png is not None:  # refused before anything is shown or drawn
+        check_output(png, magic=PNG_MAGIC, kind="PNG", inputs=[trees_file], force=force)
     chosen = select_tree(trees_file, tree_id, index)
     console.print(rich_tree(chosen, width=console.width))
     console.print(outcome_table(chosen))
@@ -481,22 +511,31 @@ def show(
 @app.command()
 def export(
     trees_file: Annotated[Path, typer.Argument(metavar="TREES", help="A JSONL file of dialogue trees.")],
-    out: Annotated[Path, typer.Option(help="Folder for one GraphML file per tree.")],
+    out: Annotated[Path, typer.Option(help="Folder for one GraphML file per tree (new, empty, or one "
+                                           "that holds only GraphML files).")],
 ) -> None:
     """Export dialogue trees as GraphML (for Gephi, yEd, networkx, igraph)."""
 
-    count = 0
+    names = export_names(trees_file, out)  # every line checked before anything is written
     for one in iter_trees(trees_file):
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in one.tree_id)
-        one.to_graphml(out / f"{safe}.graphml")
-        count += 1
-    console.print(f"wrote {count} GraphML files to {out}", markup=False)
+        one.to_graphml(out / names[one.tree_id])
+    console.print(f"wrote {len(names)} GraphML files to {out}", markup=False)
 
 
 def main() -> None:
     start = time.perf_counter()
     try:
-        app()
+        # Not standalone: typer's errors reach the handlers below, and a Ctrl-C returns 130.
+        code = app(args=sys.argv[1:] or ["--help"], standalone_mode=False)
+        if code == 130:
+            raise KeyboardInterrupt
+        sys.exit(code if isinstance(code, int) else 0)
+    except TyperException as exc:  # typer's own checks (types, ranges, unknown options), as our one line
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "debate"
+        err_console.print(f"error: {exc.format_message()} (see {command} --help)".replace("\n", " "), markup=False,
+                          highlight=False, soft_wrap=True)
+        sys.exit(2)
     except UserError as exc:
         err_console.print(f"error: {exc.one_line()}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -11,8 +11,7 @@ matplotlib is an optional extra (`plot`) and heavy to import: only `save_png` im
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from rich.tree import Tree
 
 from debate.grading import grade, same_answer
 from debate.errors import DataError, UserError
-from debate.storage import read_lines
+from debate.storage import parse_json, path_part, read_lines, save_figure
 from debate.tree import ROOT, DialogueTree
 
 # How an answer stands against the gold: (marker, rich style, PNG box colour).
@@ -35,6 +34,8 @@ NO_ANSWER = ("–", "dim", "#eeeeee")   # nothing to read: a scripted turn, or a
 _GUIDE = 4           # cells rich's tree guide adds per depth ("├── ")
 _MIN_TEXT = 8        # below this many cells a text excerpt says nothing: leave it out
 _MAX_PIXELS = 30000  # Agg refuses images over 2**16 pixels a side; stay well under it
+# C0 controls, DEL and C1 controls: a terminal obeys them (ESC starts a command), so they are shown escaped.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 def answer_status(tree: DialogueTree, node: str, agent: str | None = None) -> tuple[str, str, str]:
@@ -55,7 +56,8 @@ def agreed(tree: DialogueTree, node: str) -> bool:
 
 
 def one_line(text: str) -> str:
-    return " ".join(text.split())
+    """`text` on one line, safe to print: whitespace runs become one space, controls show as \\x1b."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", " ".join(text.split()))
 
 
 def node_label(tree: DialogueTree, node: str, *, width: int = 100) -> Text:
@@ -63,8 +65,8 @@ def node_label(tree: DialogueTree, node: str, *, width: int = 100) -> Text:
     turn = tree.turn(node)
     label = Text(no_wrap=True, overflow="ellipsis")
     label.append(node, style="bold cyan")
-    label.append(f" {turn.speaker}", style="bold")
-    label.append(f"/{turn.persona}", style="magenta")
+    label.append(f" {one_line(turn.speaker)}", style="bold")
+    label.append(f"/{one_line(turn.persona)}", style="magenta")
     # The speaker's answer first, then the answers the others hold.
     agents = sorted(turn.answers, key=lambda a: a != turn.speaker)
     if turn.speaker not in turn.answers and turn.read is not None:
@@ -75,13 +77,13 @@ def node_label(tree: DialogueTree, node: str, *, width: int = 100) -> Text:
         if answer is None:
             answer = (turn.read.special or "NONE") if agent == turn.speaker and turn.read else "none"
         bold = " bold" if agent == turn.speaker else ""
-        label.append(f"  {agent}={one_line(answer)} {marker}", style=style + bold)
+        label.append(f"  {one_line(agent)}={one_line(answer)} {marker}", style=style + bold)
     if agreed(tree, node):
         label.append("  agree", style="bold green")
     if turn.read is not None:
-        label.append(f"  via {turn.read.reader}", style="dim")
+        label.append(f"  via {one_line(turn.read.reader)}", style="dim")
     if turn.tag:
-        label.append(f"  [{turn.tag}]", style="blue")
+        label.append(f"  [{one_line(turn.tag)}]", style="blue")
     if turn.error:
         label.append(f"  error: {one_line(turn.error)}", style="bold red")
     # The text goes last, so cutting the line to the width cuts the text, not the answers.
@@ -94,10 +96,10 @@ def node_label(tree: DialogueTree, node: str, *, width: int = 100) -> Text:
 def question_label(tree: DialogueTree, *, width: int = 100) -> Text:
     question = tree.question
     label = Text(no_wrap=True, overflow="ellipsis")
-    label.append(tree.tree_id, style="bold cyan")
-    label.append(f"  gold: {' / '.join(question.gold)}", style="green")
+    label.append(one_line(tree.tree_id), style="bold cyan")
+    label.append(f"  gold: {' / '.join(map(one_line, question.gold))}", style="green")
     if tree.metadata.get("protocol"):
-        label.append(f"  ({tree.metadata['protocol']})", style="dim")
+        label.append(f"  ({one_line(str(tree.metadata['protocol']))})", style="dim")
     label.append(f"  {one_line(question.prompt_text())}", style="bold")
     label.truncate(width, overflow="ellipsis")
     return label
@@ -128,7 +130,8 @@ def _compact(value: Any) -> str:
 def outcome_table(tree: DialogueTree) -> Table:
     """The protocol's outcome for this tree (keys vary by protocol), one key per row."""
     protocol = tree.metadata.get("protocol", "?")
-    table = Table(title=f"{tree.tree_id}: outcome ({protocol})", show_header=True)
+    # Text, not str: rich reads a str as markup, and a '[/x]' in a file would crash the table.
+    table = Table(title=Text(one_line(f"{tree.tree_id}: outcome ({protocol})")), show_header=True)
     table.add_column("key", style="bold")
     table.add_column("value", overflow="fold")
     outcome = tree.metadata.get("outcome")
@@ -136,7 +139,7 @@ def outcome_table(tree: DialogueTree) -> Table:
         table.add_row("(none)", "no outcome recorded: the dialogue did not finish")
         return table
     for key, value in outcome.items():
-        table.add_row(str(key), _compact(value))
+        table.add_row(Text(one_line(str(key))), Text(one_line(_compact(value))))
     return table
 
 
@@ -210,17 +213,7 @@ def save_png(tree: DialogueTree, path: str | Path, *, dpi: int = 150) -> Path:
               (("correct", CORRECT), ("wrong", WRONG), ("unread", UNREAD), ("no answer", NO_ANSWER))]
     ax.legend(handles=legend, loc="lower left", fontsize=6, frameon=False, ncol=4)
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return save_figure(fig, path, dpi)
 
 
 # ---------------------------------------------------------------- picking a tree
@@ -244,20 +237,49 @@ def select_tree(trees_path: str | Path, tree_id: str | None = None, index: int |
         raise UserError(f"tree index must be 0 or more, got {index}")
     source = str(trees_path)
     ids: list[str] = []
-    for number, row in read_lines(Path(trees_path)):
+    for number, row in read_lines(Path(trees_path), record="dialogue tree"):
         if not row.strip():
             continue
-        try:
-            data = json.loads(row)
-        except json.JSONDecodeError:
-            return DialogueTree.from_json(row, source=source, line=number)  # raises the one-line error
+        data = parse_json(row, source, number)
         found = _tree_id(data)
         if (tree_id is None and index in (None, len(ids))) or (tree_id is not None and found == tree_id):
             return DialogueTree.from_dict(data, source=source, line=number)
-        ids.append(str(found))
+        ids.append(one_line(str(found)))  # for the error message, printed as it is
     if not ids:
         raise DataError("holds no dialogue trees", file=source)
     if index is not None:
         raise DataError(f"tree index {index} is out of range: the file holds {len(ids)} trees", file=source)
     few = ", ".join(ids[:5]) + (f", … ({len(ids)} in all)" if len(ids) > 5 else "")
-    raise DataError(f"no tree with id '{tree_id}' (available: {few})", file=source)
+    raise DataError(f"no tree with id '{one_line(tree_id)}' (available: {few})", file=source)
+
+
+# ---------------------------------------------------------------- exporting
+
+def export_names(trees_path: str | Path, out: str | Path) -> dict[str, str]:
+    """The GraphML file name of every tree of a file, after checking every line and the folder.
+
+    Names come from `path_part`, so ids that differ only in unsafe characters still get files of
+    their own. A tree id twice in the file is refused: its two exports would be one file.
+    """
+    out = Path(out)
+    if out.exists():
+        if not out.is_dir():
+            raise UserError("exists and is not a directory", file=str(out))
+        others = [p.name for p in out.iterdir() if p.suffix != ".graphml"]
+        if others:
+            raise UserError(f"holds {others[0]}, which is not a GraphML file; export into a new or empty folder",
+                            file=str(out))
+    names: dict[str, str] = {}
+    first: dict[str, int] = {}
+    for number, row in read_lines(Path(trees_path)):
+        if not row.strip():
+            continue
+        tree = DialogueTree.from_json(row, source=str(trees_path), line=number)
+        if tree.tree_id in names:
+            raise DataError(f"tree '{tree.tree_id}' is in the file twice (first on line {first[tree.tree_id]})",
+                            file=str(trees_path), line=number, field="tree_id")
+        names[tree.tree_id] = path_part(tree.tree_id) + ".graphml"
+        first[tree.tree_id] = number
+    if not names:
+        raise DataError("holds no dialogue trees", file=str(trees_path))
+    return names

@@ -11,15 +11,14 @@ comparison is saved as `OUT/report.json` and plotted as `OUT/<evaluation>.png`.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from debate.data import FARM_SUBSETS, load_farm
 from debate.errors import DataError, UserError
-from debate.storage import atomic_write_json, atomic_write_jsonl, read_lines
+from debate.storage import atomic_write_json, atomic_write_jsonl, path_part, read_lines
 from debate.tree import DialogueTree
-from protocols.config import parse_config
+from protocols.config import RunConfig, parse_config
 from protocols.run import execute
 
 EVALUATIONS = ("farm", "ays", "balanced")
@@ -27,13 +26,17 @@ LABELS = ("resist", "accept")
 
 
 def model_dir(out: Path, spec: str) -> Path:
-    return out / re.sub(r"[^A-Za-z0-9._-]+", "_", spec.split("?")[0]).strip("_")
+    """A model's run folder: its spec as a safe name (specs that differ only in options get two)."""
+    return out / path_part(spec)
+
+
+FARM_QUESTIONS = "farm-questions.jsonl"
 
 
 def farm_questions(folder: str | Path, out: Path, per_subset: int | None) -> Path:
     """The Farm questions used (the first `per_subset` of each subset), saved beside the results."""
     chosen = [q for subset in FARM_SUBSETS for q in load_farm(folder, [subset])[:per_subset]]
-    return atomic_write_jsonl(out / "farm-questions.jsonl", chosen)
+    return atomic_write_jsonl(out / FARM_QUESTIONS, chosen)
 
 
 def check_balanced_split(path: str | Path) -> int:
@@ -60,24 +63,36 @@ def protocol_for(evaluation: str, appeal: str) -> dict[str, Any]:
     return {"kind": "replay"}
 
 
-def run_evaluation(evaluation: str, specs: list[str], out: str | Path, *, questions: str, limit: int | None = None,
-                   appeal: str = "logical", seed: int = 0, max_tokens: int = 64,
-                   **execute_options: Any) -> dict[str, Any]:
-    """Evaluate every model spec; returns (and saves) {evaluation, questions, models: {spec: summary}}."""
+def evaluation_configs(evaluation: str, specs: list[str], *, questions: str, limit: int | None = None,
+                       appeal: str | None = None, seed: int = 0, max_tokens: int = 64) -> dict[str, RunConfig]:
+    """One checked run config per model spec; nothing is loaded or written."""
     if evaluation not in EVALUATIONS:
         raise UserError(f"unknown evaluation '{evaluation}' (expected one of {', '.join(EVALUATIONS)})",
                         field="EVALUATION")
+    if appeal is not None and evaluation != "farm":
+        raise UserError(f"appeals are for the farm evaluation; {evaluation} has none", field="--appeal")
     if not specs:
         raise UserError("name at least one model (--models SPEC)", field="--models")
+    twice = next((spec for k, spec in enumerate(specs) if spec in specs[:k]), None)
+    if twice is not None:
+        raise UserError(f"model '{twice}' is named twice", field="--models")
+    return {spec: parse_config({"protocol": protocol_for(evaluation, appeal or "logical"), "questions": questions,
+                                "limit": limit, "seed": seed,
+                                "agents": {"model": {"model": spec, "max_tokens": max_tokens}}},
+                               f"debate eval {evaluation}") for spec in specs}
+
+
+def run_evaluation(evaluation: str, specs: list[str], out: str | Path, *, questions: str, limit: int | None = None,
+                   appeal: str | None = None, seed: int = 0, max_tokens: int = 64,
+                   **execute_options: Any) -> dict[str, Any]:
+    """Evaluate every model spec; returns (and saves) {evaluation, questions, models: {spec: summary}}."""
     out = Path(out)
-    configs = {spec: parse_config({"protocol": protocol_for(evaluation, appeal), "questions": questions,
-                                   "limit": limit, "seed": seed,
-                                   "agents": {"model": {"model": spec, "max_tokens": max_tokens}}},
-                                  f"debate eval {evaluation}") for spec in specs}
+    configs = evaluation_configs(evaluation, specs, questions=questions, limit=limit, appeal=appeal, seed=seed,
+                                 max_tokens=max_tokens)
     summaries = {spec: execute(config, model_dir(out, spec), **execute_options).summary
                  for spec, config in configs.items()}
-    report = {"evaluation": evaluation, "questions": questions, "limit": limit, "appeal": appeal,
-              "models": summaries}
+    report = {"evaluation": evaluation, "questions": questions, "limit": limit,
+              "appeal": (appeal or "logical") if evaluation == "farm" else None, "models": summaries}
     atomic_write_json(out / "report.json", report)
     return report
 

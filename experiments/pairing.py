@@ -17,6 +17,7 @@ an ordinary resumable run directory under `OUT/pairs/`. Per unordered pair the r
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from protocols.run import execute
 
 
 class PairingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     agents: dict[str, AgentConfig]
     questions: str = "sample:open"
@@ -50,6 +51,10 @@ class PairingConfig(BaseModel):
             raise ConfigError(f"a pairing experiment needs at least two agents (got {len(self.agents)})",
                               field="agents")
         for name, agent in self.agents.items():
+            if not AGENT_NAME.fullmatch(name) or ORDER_JOIN in name:
+                raise ConfigError(f"agent name {name!r} cannot name a run folder: use 1-64 letters, digits and "
+                                  f"'_.:+=-', starting with a letter or digit, without '{ORDER_JOIN}'",
+                                  field=f"agents.{name}")
             check_agent(name, agent)
         check_reader(self.reader)
 
@@ -61,8 +66,14 @@ class PairingConfig(BaseModel):
             "window": self.window}, "pairing")
 
 
+#: Agent names become folder names (`OUT/pairs/A-then-B`): checked against this, they cannot
+#: leave OUT or make two orders share a folder.
+AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+=-]{0,63}")
+ORDER_JOIN = "-then-"
+
+
 def order_dir(out: Path, first: str, second: str) -> Path:
-    return out / "pairs" / f"{first}-then-{second}"
+    return out / "pairs" / f"{first}{ORDER_JOIN}{second}"
 
 
 def run_pairing(config: PairingConfig, out: str | Path, **execute_options: Any) -> dict[str, Any]:

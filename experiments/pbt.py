@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
+from rich.text import Text
 
 from agents.registry import close_all
 from debate.errors import DataError, UserError
@@ -70,7 +71,7 @@ class PBTConfig(BaseModel):
 
 def _stage(console: Console | None, text: str) -> None:
     if console is not None:
-        console.print(f"[bold]pbt[/bold] {text}")
+        console.print(Text.assemble(("pbt", "bold"), " ", text))
 
 
 def _trees(config: PBTConfig, out: Path, console: Console | None, progress: bool) -> list[Path]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from debate.errors import UserError
+from debate.storage import save_figure
 
 
 def _pct(value: float | None) -> str:
@@ -64,17 +63,7 @@ def _figure(width: float, height: float) -> Any:
 def _save(figure: Any, path: str | Path) -> Path:
     """Write the PNG through a temporary file, so that no half-written image is ever left."""
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        figure.savefig(tmp, format="png", dpi=130)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return save_figure(figure, path, dpi=130)
 
 
 def save_plot(report: dict[str, Any], path: str | Path) -> Path:

@@ -42,7 +42,7 @@ from protocols.challenge import DEFAULT_PHRASES, Challenge
 from protocols.misinformation import PROBE, Misinformation
 from protocols.ordered import OrderedDebate
 from protocols.readers import check_reader
-from protocols.recursive import PAPER_LEVELS, Level, RecursiveTree
+from protocols.recursive import MAX_TURNS, PAPER_LEVELS, Level, RecursiveTree
 from protocols.replay import Replay
 from protocols.termination import Agreement, Never
 
@@ -51,7 +51,8 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a TOML `limit = true` or `seed = "3"` is refused, not turned into 1 or 3.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class AgentConfig(_Strict):
@@ -90,10 +91,13 @@ class TreeConfig(_Strict):
     independent_first_round: bool = True
     stop_on_agreement: bool = True
     max_depth: int | None = Field(default=None, ge=1)
+    #: A bound on the worst-case tree size (a guard, not part of the run's identity).
+    max_turns: int = Field(default=MAX_TURNS, ge=1, le=10_000_000)
 
     def build(self) -> Protocol:
         return RecursiveTree(self.levels, independent_first_round=self.independent_first_round,
-                             stop_on_agreement=self.stop_on_agreement, max_depth=self.max_depth)
+                             stop_on_agreement=self.stop_on_agreement, max_depth=self.max_depth,
+                             max_turns=self.max_turns)
 
 
 class ChallengeConfig(_Strict):
@@ -149,7 +153,9 @@ class RunConfig(_Strict):
 
     def identity(self) -> dict[str, Any]:
         """The fields that decide a run's records: a run directory resumes only the same identity."""
-        return self.model_dump(mode="json", exclude={"limit", "window", "out"})
+        identity = self.model_dump(mode="json", exclude={"limit", "window", "out"})
+        identity["protocol"].pop("max_turns", None)
+        return identity
 
 
 def _at(field: str, check: Callable[[], object]) -> None:

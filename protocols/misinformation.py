@@ -13,6 +13,7 @@ child .0 is the probe question (.0.0 the probe answer) and child .1 the next per
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -37,8 +38,14 @@ class Misinformation(Protocol):
             raise ConfigError(f"unknown appeal '{appeal}' (expected one of {', '.join(APPEAL_KINDS)})", field="appeal")
         if not 1 <= turns <= 4:
             raise ConfigError("must be between 1 and 4 (the claim, then up to 3 appeals)", field="turns")
-        if "{question}" not in probe:
-            raise ConfigError("the probe must contain '{question}'", field="probe")
+        try:  # a template that fails to format would fail every dialogue mid-run
+            names = {name for _, name, _, _ in string.Formatter().parse(probe) if name is not None}
+        except ValueError as exc:
+            raise ConfigError(f"not a valid template ({exc}); write braces as {{{{ and }}}}", field="probe") from None
+        if names != {"question"}:
+            extra = sorted(names - {"question"})
+            raise ConfigError(f"the probe may name only {{question}} (found {{{extra[0]}}})" if extra else
+                              "the probe must contain '{question}'", field="probe")
         self.agent = agent
         self.appeal = appeal
         self.turns = turns

@@ -21,7 +21,7 @@ from protocols.base import Protocol, TurnSpec, agreed, mean
 
 
 class Level(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     speaker: str = Field(min_length=1)
     personas: list[str] = Field(min_length=1)
@@ -35,11 +35,15 @@ PAPER_LEVELS = (
 )
 
 
+#: The most turns a tree may reach unless the config raises it (the paper's shape has 21).
+MAX_TURNS = 5_000
+
+
 class RecursiveTree(Protocol):
     name = "tree"
 
     def __init__(self, levels: Sequence[Level] = PAPER_LEVELS, *, independent_first_round: bool = True,
-                 stop_on_agreement: bool = True, max_depth: int | None = None):
+                 stop_on_agreement: bool = True, max_depth: int | None = None, max_turns: int = MAX_TURNS):
         if not levels:
             raise ConfigError("a tree needs at least one level", field="levels")
         for level in levels:
@@ -48,6 +52,10 @@ class RecursiveTree(Protocol):
         if max_depth is not None and max_depth < 1:
             raise ConfigError("must be at least 1", field="max_depth")
         self.levels = list(levels)[:max_depth] if max_depth else list(levels)
+        if self.full_size() > max_turns:  # the engine holds a window of whole trees in memory
+            raise ConfigError(f"a tree of these levels can reach {self.full_size():,} turns per question, more than "
+                              f"max_turns = {max_turns:,}; use fewer levels or personas, or raise max_turns",
+                              field="levels")
         self.stop_on_agreement = stop_on_agreement
         speakers = [level.speaker for level in self.levels]
         self.speakers = tuple(dict.fromkeys(speakers))

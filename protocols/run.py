@@ -6,6 +6,7 @@ resumes: finished trees are skipped, and unfinished ones are re-expanded from th
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass
@@ -34,24 +35,31 @@ class RunResult:
     failed: int
 
 
-def run_items(config: RunConfig) -> Iterable[Any]:
-    """The run's input: questions, or for replay the stored trees (streamed, after one full pass
-    that checks every line, so that a bad file is refused before anything is written)."""
+def run_items(config: RunConfig) -> tuple[Iterable[Any], str]:
+    """The run's input and a digest of every record of its source: questions, or for replay the
+    stored trees (streamed, after one full pass that checks every line, so that a bad file is
+    refused before anything is written). The digest covers the whole source, not only the first
+    `limit`, so that a larger limit still resumes the same run."""
+    digest = hashlib.sha256()
     if config.protocol.kind == "replay":
         def trees() -> Iterator[DialogueTree]:
             found = iter_trees(config.questions)
             return itertools.islice(found, config.limit) if config.limit else found
-        for _ in trees():
-            pass
-        return trees()
-    return load_questions(config.questions, config.limit)
+        for tree in iter_trees(config.questions):
+            digest.update(tree.to_json().encode() + b"\n")
+        return trees(), digest.hexdigest()
+    source_limit = config.limit if config.questions.startswith("hf:") else None  # a hub dataset: what is used
+    questions = load_questions(config.questions, source_limit)
+    for question in questions:
+        digest.update(question.model_dump_json().encode() + b"\n")
+    return (questions[:config.limit] if config.limit else questions), digest.hexdigest()
 
 
 def execute(config: RunConfig, out: str | Path, *, overwrite: bool = False, console: Console | None = None,
             progress: bool = True) -> RunResult:
     protocol = config.protocol.build()
     reader = make_reader(config.reader)
-    items = run_items(config)
+    items, questions_digest = run_items(config)
     total = len(items) if isinstance(items, Sized) else None
     agents = config.build_agents()
     check_agents(protocol, agents)  # before the run directory is touched
@@ -60,7 +68,8 @@ def execute(config: RunConfig, out: str | Path, *, overwrite: bool = False, cons
             agent.model.check()
         except EndpointError as exc:
             raise EndpointError(exc.detail, field=f"agents.{name}.model") from None
-    with RunDir(out, config.identity(), overwrite=overwrite) as run:
+    identity = {**config.identity(), "questions_digest": questions_digest}
+    with RunDir(out, identity, overwrite=overwrite) as run:
         cache = GenerationCache(run.cache_path()) if config.cache else None
         engine = Engine(protocol, agents, seed=config.seed, reader=reader, window=config.window, cache=cache)
         manifest = {"protocol": protocol.name, "questions": config.questions, "limit": config.limit,

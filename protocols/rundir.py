@@ -16,6 +16,7 @@ engine step, so a kill loses at most the trees of that step, never a record alre
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -33,6 +34,10 @@ from debate.tree import DialogueTree, iter_trees
 
 TREES, FAILED, CONFIG, MANIFEST, CACHE, LOCK = (
     "trees.jsonl", "failed.jsonl", "config.json", "manifest.json", "cache.sqlite", ".lock")
+#: The files a run writes itself (the cache is SQLite's, the lock only held).
+_WRITTEN = (TREES, FAILED, CONFIG, MANIFEST)
+#: The mark of a run directory in its config.json.
+RUN_FORMAT = "debate-run"
 _PACKAGES = ("persuasion-debate", "pydantic", "networkx", "openai", "torch", "transformers", "trl", "peft",
              "vllm", "xllamacpp")
 
@@ -48,7 +53,12 @@ def package_versions() -> dict[str, str]:
 
 
 class RunDir:
-    """Open with `with RunDir(path, identity) as run:`; the lock is held until the block ends."""
+    """Open with `with RunDir(path, identity) as run:`; the lock is held until the block ends.
+
+    A directory is ours when its config.json says so. Nothing is written, locked or deleted in a
+    directory that is not ours or that holds another run, and links in the place of our own
+    files are refused, never followed.
+    """
 
     def __init__(self, path: str | Path, identity: dict[str, Any], *, overwrite: bool = False):
         self.path = Path(path)
@@ -63,16 +73,28 @@ class RunDir:
     # ------------------------------------------------------------------ opening
 
     def __enter__(self) -> RunDir:
+        if self.path.is_symlink() and not self.path.exists():
+            raise UserError("is a dangling symbolic link", file=str(self.path))
         if self.path.exists() and not self.path.is_dir():
             raise UserError("exists and is not a directory", file=str(self.path))
-        self.path.mkdir(parents=True, exist_ok=True)
+        self._check_identity()  # before anything is written, the lock included
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create the run directory: {exc.strerror}", file=str(self.path)) from None
         self._lock()
         try:
-            for stale in self.path.glob(".*.tmp"):  # left by a write that a crash interrupted
-                stale.unlink()
-            self._check_identity()
+            self._check_identity()  # again, under the lock: another writer may have been first
+            for stale in self.path.iterdir():  # our temp files, left by a write a crash interrupted
+                if stale.name.endswith(".tmp") and any(stale.name.startswith(f".{n}.") for n in _WRITTEN):
+                    stale.unlink()
+            if self.overwrite:
+                for name in (*_WRITTEN, CACHE, CACHE + "-wal", CACHE + "-shm"):
+                    (self.path / name).unlink(missing_ok=True)
+            atomic_write_json(self.path / CONFIG, {"format": RUN_FORMAT, **self.identity})
+            self._trees_handle = os.fdopen(_open_own(self.path / TREES, os.O_WRONLY | os.O_APPEND), "a",
+                                           encoding="utf-8")
             self.done = self._recover_trees()
-            self._trees_handle = open(self.path / TREES, "a", encoding="utf-8")
         except BaseException:
             self._unlock()
             raise
@@ -89,7 +111,7 @@ class RunDir:
             self._unlock()
 
     def _lock(self) -> None:
-        handle = open(self.path / LOCK, "a+")
+        handle = os.fdopen(_open_own(self.path / LOCK, os.O_RDWR), "r+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -109,50 +131,59 @@ class RunDir:
             self._lock_handle = None
 
     def _check_identity(self) -> None:
+        """Refuse a directory that is not ours, or (unless overwriting) holds a different run."""
+        if not self.path.is_dir():
+            return
+        for name in (*_WRITTEN, CACHE, LOCK):
+            if (self.path / name).is_symlink():
+                raise UserError(f"{name} is a symbolic link; a run directory's own files must be plain files",
+                                file=str(self.path))
         config_path = self.path / CONFIG
+        ours = [name for name in (TREES, FAILED, MANIFEST, CACHE) if (self.path / name).exists()]
+        if not config_path.exists():
+            if ours:
+                raise UserError(f"holds {ours[0]} but no {CONFIG}; not a run directory of this tool "
+                                "(nothing was changed)", file=str(self.path))
+            return
+        try:
+            stored = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise DataError(f"unreadable run config ({type(exc).__name__}); not a run directory of this tool",
+                            file=str(config_path)) from None
+        if not isinstance(stored, dict) or stored.get("format") != RUN_FORMAT:
+            made_by_us = isinstance(stored, dict) and {"protocol", "agents"} <= stored.keys()
+            raise UserError("was made by an earlier version of this tool; delete it or choose another --out"
+                            if made_by_us else f"{CONFIG} is not a run config of this tool; not a run directory "
+                            "of this tool (nothing was changed)", file=str(self.path))
         if self.overwrite:
-            for name in (TREES, FAILED, MANIFEST, CONFIG):
-                (self.path / name).unlink(missing_ok=True)
-            for name in (CACHE, CACHE + "-wal", CACHE + "-shm"):
-                (self.path / name).unlink(missing_ok=True)
-        elif config_path.exists():
-            try:
-                stored = json.loads(config_path.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise DataError(f"unreadable run config ({exc})", file=str(config_path)) from None
-            changed = _first_difference(stored, self.identity)
-            if changed is not None:
-                raise ConfigError("this run directory holds a different run (the setting differs); "
-                                  "use another --out, or --overwrite to start again", file=str(self.path),
-                                  field=changed)
-        elif (self.path / TREES).exists():
-            raise UserError(f"holds {TREES} but no {CONFIG}; not a run directory of this tool", file=str(self.path))
-        atomic_write_json(config_path, self.identity)
+            return
+        changed = _first_difference(stored, {"format": RUN_FORMAT, **self.identity})
+        if changed == "questions_digest":
+            raise ConfigError("the questions (or stored trees) are not the ones this run was made with: their "
+                              "content changed; use another --out, or --overwrite to start again",
+                              file=str(self.path), field="questions")
+        if changed is not None:
+            raise ConfigError("this run directory holds a different run (the setting differs); "
+                              "use another --out, or --overwrite to start again", file=str(self.path),
+                              field=changed)
 
     def _recover_trees(self) -> set[str]:
         path = self.path / TREES
-        if not path.exists():
-            return set()
-        with open(path, "rb+") as handle:
-            data_end = handle.seek(0, os.SEEK_END)
-            if data_end:
-                handle.seek(max(0, data_end - 1))
-                if handle.read(1) != b"\n":
-                    # A crash cut the last line short: drop it (its tree will be generated again).
-                    handle.seek(0)
-                    content = handle.read()
-                    handle.truncate(content.rfind(b"\n") + 1)
-        done = set()
+        _drop_torn_line(path)
+        first: dict[str, int] = {}
         for number, line in read_lines(path):
             if not line.strip():
                 continue
             try:
                 tree_id = json.loads(line)["tree_id"]
-            except (json.JSONDecodeError, KeyError, TypeError):
+            except (ValueError, RecursionError, KeyError, TypeError):
                 raise DataError("not a dialogue tree record; remove the line or use --overwrite",
                                 file=str(path), line=number) from None
-            done.add(tree_id)
-        return done
+            if tree_id in first:
+                raise DataError(f"tree '{tree_id}' is here twice (first on line {first[tree_id]}); "
+                                "remove one, or use --overwrite", file=str(path), line=number)
+            first[tree_id] = number
+        return set(first)
 
     # ------------------------------------------------------------------ writing
 
@@ -192,6 +223,36 @@ class RunDir:
 
     def cache_path(self) -> Path:
         return self.path / CACHE
+
+
+def _drop_torn_line(path: Path, chunk: int = 1 << 16) -> None:
+    """Cut a last line that a crash left without its newline (its tree is generated again)."""
+    with open(path, "rb+") as handle:
+        end = handle.seek(0, os.SEEK_END)
+        if not end:
+            return
+        handle.seek(end - 1)
+        if handle.read(1) == b"\n":
+            return
+        # Search back for the last newline a chunk at a time: the file can be far larger than memory.
+        start = end
+        while start > 0:
+            start = max(0, start - chunk)
+            handle.seek(start)
+            found = handle.read(min(chunk, end - start)).rfind(b"\n")
+            if found >= 0:
+                handle.truncate(start + found + 1)
+                return
+        handle.truncate(0)
+
+
+def _open_own(path: Path, flags: int) -> int:
+    """Open (creating) one of our own files, never through a link: a link put there is refused."""
+    try:
+        return os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        reason = "is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+        raise UserError(f"cannot open {path.name}: {reason}", file=str(path.parent)) from None
 
 
 def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:

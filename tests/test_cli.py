@@ -55,7 +55,7 @@ def test_ask_a_sim_agent_shows_answer_and_usage():
 def test_bad_cli_values_exit_2():
     run = debate("ask", "sim:oracle", "q", "--temperature", "-1")
     assert run.returncode == 2
-    run = debate("ask", "sim:oracle", "q", "--gold", "a", "--persona", "angry")
+    run = debate("ask", "sim:oracle", "q", "--gold", "Paris", "--persona", "angry")
     assert run.returncode == 2 and "unknown persona 'angry'" in run.stderr
 
 

@@ -175,10 +175,12 @@ def test_a_failing_request_marks_its_dialogue_failed_and_a_rerun_retries_only_it
 
 def test_one_writer_per_run_directory_and_no_resume_across_configs(tmp_path):
     config = parse_config({"protocol": {"kind": "challenge"}, "agents": {"model": {"model": KNOWER}}, "limit": 3})
-    with RunDir(tmp_path / "run", config.identity()):
+    execute(config, tmp_path / "run", progress=False)
+    identity = json.loads((tmp_path / "run" / "config.json").read_text())
+    del identity["format"]
+    with RunDir(tmp_path / "run", identity):
         with pytest.raises(UserError, match="another run is writing"):
             execute(config, tmp_path / "run", progress=False)
-    execute(config, tmp_path / "run", progress=False)
     changed = config.model_copy(update={"seed": 5})
     with pytest.raises(ConfigError, match="field 'seed'"):
         execute(changed, tmp_path / "run", progress=False)

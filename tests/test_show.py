@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import struct
 import subprocess
@@ -128,6 +130,37 @@ def test_outcome_table_rows():
     assert "no outcome recorded" in console.export_text()
 
 
+INJECTED = "\x1b[2J\x1b]0;owned\x07\r\x00\x9b"  # clear screen, set the title, bell, CR, NUL, C1 CSI
+
+
+def test_control_characters_are_shown_escaped_not_sent_to_the_terminal(tmp_path):
+    question = QUESTION.model_copy(update={"text": f"Capital?{INJECTED}", "gold": [f"Paris{INJECTED}"]})
+    tree = DialogueTree(question, tree_id=f"t{INJECTED}", metadata={
+        "protocol": f"debate{INJECTED}", "outcome": {f"key{INJECTED}": f"[/x] value{INJECTED}"}})
+    read = AnswerRead(answer="Paris", reader=f"final-line{INJECTED}")
+    tree.add_turn(ROOT, Turn(speaker=f"A{INJECTED}", persona=f"neutral{INJECTED}", text=f"It is{INJECTED} Paris",
+                             answers={f"A{INJECTED}": f"Paris{INJECTED}"}, read=read, tag=f"tag{INJECTED}",
+                             error=f"boom{INJECTED}"))
+    path = save_trees(tmp_path / "trees.jsonl", [tree])
+    run = subprocess.run([sys.executable, "-m", "debate.cli", "show", str(path)], capture_output=True)
+    assert run.returncode == 0, run.stderr.decode()
+    out = run.stdout.decode()
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", out)  # no control character but line feeds
+    shown = "\\x1b[2J\\x1b]0;owned\\x07 \\x00\\x9b"  # CR is whitespace: one space
+    assert f"t{shown}" in out and "[/x] value" in out  # and not read as rich markup
+    console = Console(record=True, width=1000, color_system=None)
+    console.print(rich_tree(tree, width=1000), outcome_table(tree))
+    out = console.export_text()
+    for text in (f"t{shown}", f"gold: Paris{shown}", f"Capital?{shown}", f"A{shown}/neutral{shown}",
+                 f"A{shown}=Paris{shown}", f"via final-line{shown}", f"[tag{shown}]", f"error: boom{shown}",
+                 f"It is{shown} Paris", f"(debate{shown})", f"key{shown}", f"[/x] value{shown}"):
+        assert text in out, text
+    # The ids listed in an error message are escaped too.
+    with pytest.raises(DataError) as info:
+        select_tree(path, "nope", None)
+    assert "\x1b" not in str(info.value) and f"(available: t{shown})" in str(info.value)
+
+
 # ---------------------------------------------------------------- PNG
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -170,14 +203,13 @@ def test_png_of_every_kind_of_node_and_dpi(tmp_path):
 
 
 def test_failed_png_leaves_nothing_behind(tmp_path, monkeypatch):
-    from matplotlib.figure import Figure
+    import debate.storage
 
-    def broken(self, *args, **kwargs):
-        Path(args[0]).write_bytes(PNG_MAGIC)  # a half-written image
-        raise OSError("disk full")
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(Figure, "savefig", broken)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(debate.storage.os, "fsync", full_disk)  # the image is half on disk when this fails
+    with pytest.raises(UserError, match="cannot write: No space left on device"):
         save_png(chain(2), tmp_path / "tree.png")
     assert list(tmp_path.iterdir()) == []
 

@@ -12,9 +12,12 @@ OUT/parquet/*.parquet, OUT/hf/  with --format parquet / hf (datasets.save_to_dis
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 from agents.registry import check_spec, close_all, load_model
@@ -27,6 +30,11 @@ from training.judge import confirm_labels
 from training.pairs import mine_pairs
 
 FORMATS = ("jsonl", "parquet", "hf")
+#: What `debate prefs` writes; card.json, written last, marks a complete folder.
+CARD = "card.json"
+PREFS_FORMAT = "debate-prefs"
+_OUTPUTS = ("train.jsonl", "sft_train.jsonl", "dev.jsonl", "test.jsonl", "balanced-dev.trees.jsonl",
+            "balanced-test.trees.jsonl", "README.md", CARD, "parquet", "hf", ".lock")
 
 
 def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str | Path, kind: Condition = "balanced",
@@ -42,6 +50,7 @@ def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str |
     if judge is not None:
         check_spec(judge)
     out = Path(out)
+    _check_folder(out)  # before the trees are read
     # Trees are known by (file, id): passes over the same questions reuse tree ids.
     mined, sources, trees = [], [], {}
     for path in paths:
@@ -78,18 +87,70 @@ def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str |
                     "trees": [str(p) for p in paths],
                     "judge": judge,
                     "benchmark": {name: len(items) for name, items in held_out.items()}})
-    atomic_write_jsonl(out / "train.jsonl", train)
-    atomic_write_jsonl(out / "sft_train.jsonl", [sft_record(r) for r in train])
-    for name, items in held_out.items():
-        atomic_write_jsonl(out / f"{name}.jsonl", items)
-        prefixes = [benchmark_prefix(trees[r["provenance"]["trees_file"], r["provenance"]["tree_id"]], r)
-                    for r in items]
-        atomic_write_text(out / f"balanced-{name}.trees.jsonl", "".join(t.to_json() + "\n" for t in prefixes))
-    if "parquet" in formats or "hf" in formats:
-        _write_datasets(out, {"train": train, **held_out}, formats)
-    atomic_write_json(out / "card.json", summary)
-    atomic_write_text(out / "README.md", _card_markdown(summary))
+    prefixes = {name: [benchmark_prefix(trees[r["provenance"]["trees_file"], r["provenance"]["tree_id"]], r)
+                       for r in items] for name, items in held_out.items()}
+    with _output_folder(out):
+        atomic_write_jsonl(out / "train.jsonl", train)
+        atomic_write_jsonl(out / "sft_train.jsonl", [sft_record(r) for r in train])
+        for name, items in held_out.items():
+            atomic_write_jsonl(out / f"{name}.jsonl", items)
+            atomic_write_text(out / f"balanced-{name}.trees.jsonl", "".join(t.to_json() + "\n" for t in prefixes[name]))
+        if "parquet" in formats or "hf" in formats:
+            _write_datasets(out, {"train": train, **held_out}, formats)
+        atomic_write_text(out / "README.md", _card_markdown(summary))
+        atomic_write_json(out / CARD, {"format": PREFS_FORMAT, **summary})  # last: the folder is complete
     return summary
+
+
+def is_complete(folder: Path) -> bool:
+    """Did `debate prefs` finish writing this folder?"""
+    try:
+        card = json.loads((folder / CARD).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(card, dict) and card.get("format") == PREFS_FORMAT
+
+
+@contextlib.contextmanager
+def _output_folder(out: Path) -> Iterator[None]:
+    """Hold the folder for writing: take its lock, and mark it incomplete (no card) until the
+    caller has written everything."""
+    _check_folder(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = os.open(out / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise UserError(f"cannot write here: {exc.strerror}", file=str(out)) from None
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError("another `debate prefs` is writing to this folder", file=str(out)) from None
+        for stale in out.iterdir():  # left by a run that was killed mid-write
+            if _our_temp(stale.name):
+                stale.unlink()
+        (out / CARD).unlink(missing_ok=True)
+        yield
+    finally:
+        os.close(lock)
+
+
+def _check_folder(out: Path) -> None:
+    """Refuse a folder that holds anything `debate prefs` did not write, or links in its place."""
+    if out.exists() and not out.is_dir():
+        raise UserError("exists and is not a directory", file=str(out))
+    if out.is_dir():
+        foreign = [p.name for p in out.iterdir() if p.name not in _OUTPUTS and not _our_temp(p.name)]
+        if foreign:
+            raise UserError(f"holds {foreign[0]}, which `debate prefs` did not write; choose a new or empty folder",
+                            file=str(out))
+        linked = [p.name for p in out.iterdir() if p.is_symlink()]
+        if linked:
+            raise UserError(f"{linked[0]} is a symbolic link; refusing to write through it", file=str(out))
+
+
+def _our_temp(name: str) -> bool:
+    return name.endswith(".tmp") and any(name.startswith(f".{output}.") for output in _OUTPUTS)
 
 
 def _write_datasets(out: Path, splits: dict[str, list[dict[str, Any]]], formats: tuple[str, ...]) -> None:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from debate import crash
 from debate.errors import DataError, EndpointError
+from training.build import is_complete
 from debate.storage import atomic_save_pretrained, atomic_write_json, read_lines
 from debate.tree import iter_trees
 
@@ -66,6 +67,9 @@ def _check_data(data: Path) -> None:
     for name in ("train.jsonl", "sft_train.jsonl", "balanced-dev.trees.jsonl"):
         if not (data / name).is_file():
             raise DataError(f"not a preference-data folder (no {name}); make one with `debate prefs`", file=str(data))
+    if not is_complete(data):
+        raise DataError("`debate prefs` did not finish writing this folder (no complete card.json); "
+                        "run it again", file=str(data))
 
 
 def balanced_accuracy(model: Any, tokenizer: Any, dev_trees: Path, max_tokens: int) -> dict[str, float | None]:
