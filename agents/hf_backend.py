@@ -46,6 +46,17 @@ def render_chat(tokenizer, messages: Sequence[Message]) -> str:
         return tokenizer.apply_chat_template(fold_system(messages), tokenize=False, add_generation_prompt=True)
 
 
+def _available(torch, device: str) -> bool:
+    """Can torch place a model on `device` (cpu, mps, cuda, cuda:N)? Checked before loading,
+    because torch reports a missing device with an assertion deep in `.to()`."""
+    kind, _, index = device.partition(":")
+    if kind == "cuda":
+        return torch.cuda.is_available() and int(index or 0) < torch.cuda.device_count()
+    if kind == "mps":
+        return torch.backends.mps.is_available()
+    return device == "cpu"
+
+
 class HFChatModel(ChatModel):
     constrained_output = False  # json_schema is not enforced: see the module docstring
 
@@ -58,6 +69,8 @@ class HFChatModel(ChatModel):
             raise EndpointError("not a transformers model folder (no config.json)", file=str(folder))
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
+        if not _available(torch, device):
+            raise EndpointError(f"device '{device}' is not available to torch on this machine")
         if dtype == "auto":
             dtype = "bfloat16" if device.startswith("cuda") else "float32"
         try:

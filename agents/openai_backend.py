@@ -3,6 +3,8 @@
 Requests of a batch run concurrently under a limit. Rate limits (429), server errors (5xx),
 timeouts, dropped connections and malformed responses are retried with exponential backoff
 (honouring Retry-After); a request that still fails comes back as a Reply with `error` set.
+`timeout` bounds each attempt as a whole, not only each read: a server that sends one byte a
+second times out like a silent one.
 A request with `json_schema` asks for structured output (`response_format`, type json_schema).
 The API key comes from the environment and never appears in ids, records or messages.
 
@@ -63,10 +65,12 @@ class OpenAIChatModel(ChatModel):
                  model_id: str | None = None):
         if concurrency < 1 or max_retries < 0 or timeout <= 0:
             raise EndpointError("concurrency must be >= 1, max_retries >= 0 and timeout > 0")
-        key = os.environ.get(api_key_env) if api_key_env else None
-        if key is None:
+        # A blank key would fail every request with 401 (and a stray newline makes a bad header).
+        key = (os.environ.get(api_key_env) or "").strip() if api_key_env else ""
+        if not key:
             if base_url is None:
-                raise EndpointError(f"no API key: set the environment variable {api_key_env} "
+                blank = f"{api_key_env} is set but empty: " if api_key_env and api_key_env in os.environ else ""
+                raise EndpointError(f"no API key: {blank}set the environment variable {api_key_env} "
                                     "(or give base_url for a local endpoint)")
             key = "EMPTY"  # local servers accept any key
         self._key = key
@@ -124,7 +128,11 @@ class OpenAIChatModel(ChatModel):
                                        "json_schema": {"name": "reply", "schema": params.json_schema, "strict": True}}
         start = time.perf_counter()
         try:
-            response = await client.post("/chat/completions", body=body, cast_to=object, options=_OPTIONS)
+            # httpx's timeout bounds each read; this bounds the attempt, against a server that trickles.
+            response = await asyncio.wait_for(
+                client.post("/chat/completions", body=body, cast_to=object, options=_OPTIONS), self.timeout)
+        except asyncio.TimeoutError:
+            raise _Retryable(f"timeout: no complete response within {self.timeout:g} s") from None
         except openai.APIStatusError as exc:
             if exc.status_code in _RETRYABLE_STATUS:
                 raise _Retryable(f"HTTP {exc.status_code}", _seconds(exc.response.headers.get("retry-after")))

@@ -10,16 +10,20 @@ A spec is `KIND:TARGET`, optionally followed by `?key=value&key=value` options:
 | `gguf:PATH`, `gguf:smollm2` | a managed llama.cpp server (`?n_parallel=4`) |
 | `sim:NAME` | a simulated agent (a preset name, or any name with parameters) |
 
-Options may also come from a config file (`options=`); spec options win. Heavy backends are
-imported only when a spec names them.
+Options may also come from a config file (`options=`); spec options win. Every option is checked
+by name, type and range before anything loads (`check_spec`), so a bad value is one line up
+front rather than a crash or a failed dialogue later. Heavy backends are imported only when a
+spec names them.
 """
 
 from __future__ import annotations
 
 import atexit
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from agents.base import ChatModel
 from debate.errors import EndpointError, SpecError
@@ -27,12 +31,78 @@ from debate.errors import EndpointError, SpecError
 KINDS = ("openai", "hf", "vllm", "gguf", "sim")
 DEFAULT_MODEL = "gguf:smollm2"
 
-_OPTIONS: dict[str, set[str] | None] = {
-    "openai": {"base_url", "api_key_env", "concurrency", "timeout", "max_retries", "backoff", "max_backoff",
-               "price_in", "price_out"},
-    "hf": {"device", "dtype", "max_batch_size"},
+# Each check's `problem(value)` is None for a good value, else what was expected (one line).
+
+
+@dataclass(frozen=True)
+class _Number:
+    low: float
+    high: float
+    integer: bool = False
+
+    def problem(self, value: object) -> str | None:
+        kinds = (int,) if self.integer else (int, float)
+        # True is an int in Python, but `concurrency=true` is a mistake, not 1.
+        if isinstance(value, kinds) and not isinstance(value, bool) and self.low <= value <= self.high:
+            return None
+        return (f"expected {'an integer' if self.integer else 'a number'} from {self.low:g} to {self.high:g}, "
+                f"got {value!r}")
+
+
+@dataclass(frozen=True)
+class _Text:
+    pattern: str
+    expected: str
+
+    def problem(self, value: object) -> str | None:
+        if isinstance(value, str) and re.fullmatch(self.pattern, value):
+            return None
+        return f"expected {self.expected}"  # not echoed: it may be a key put in the wrong place
+
+
+class _BaseURL:
+    def problem(self, value: object) -> str | None:
+        """What is wrong with a base URL, never echoing it (it may hold a key)."""
+        example = "e.g. http://127.0.0.1:8000/v1"
+        if not isinstance(value, str) or any(c.isspace() for c in value):
+            return f"expected an http:// or https:// URL without spaces, {example}"
+        try:
+            url = urlsplit(value)
+            port = url.port
+        except ValueError:  # a port out of range or not a number, a broken [IPv6] host
+            return f"expected a host and a port from 1 to 65535, {example}"
+        if "@" in url.netloc:
+            # The URL goes into config.json, the manifest, every turn's model id and the cache key.
+            return ("a key in the URL would be saved with every run; put it in the environment variable "
+                    "named by api_key_env (default OPENAI_API_KEY)")
+        if url.scheme not in ("http", "https"):
+            return f"expected an http:// or https:// URL, {example}"
+        if not url.hostname:
+            return f"expected a URL with a host, {example}"
+        if port == 0:
+            return f"expected a port from 1 to 65535, {example}"
+        if url.query or url.fragment or "?" in value or "#" in value:
+            return f"expected a URL without a ?query or #fragment, {example}"
+        return None
+
+
+_CONCURRENCY = _Number(1, 1024, integer=True)  # every 8 cost an HTTP client (agents/openai_backend.py)
+_TIMEOUT = _Number(0.01, 3600)  # seconds for the whole of one attempt
+_RETRIES = _Number(0, 100, integer=True)
+
+_OPTIONS: dict[str, dict[str, _Number | _Text | _BaseURL] | None] = {
+    "openai": {"base_url": _BaseURL(),
+               "api_key_env": _Text(r"[A-Za-z_][A-Za-z0-9_]*", "the name of an environment variable"),
+               "concurrency": _CONCURRENCY, "timeout": _TIMEOUT, "max_retries": _RETRIES,
+               "backoff": _Number(0, 60), "max_backoff": _Number(0, 600),
+               "price_in": _Number(0, 10000), "price_out": _Number(0, 10000)},  # USD per 1M tokens
+    "hf": {"device": _Text(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N"),
+           "dtype": _Text(r"auto|float32|float16|bfloat16", "auto, float32, float16 or bfloat16"),
+           "max_batch_size": _Number(1, 1024, integer=True)},
     "vllm": None,  # engine arguments pass through
-    "gguf": {"n_parallel", "n_ctx", "threads", "concurrency", "timeout", "max_retries"},
+    "gguf": {"n_parallel": _Number(1, 64, integer=True), "n_ctx": _Number(128, 131072, integer=True),
+             "threads": _Number(1, 512, integer=True), "concurrency": _CONCURRENCY, "timeout": _TIMEOUT,
+             "max_retries": _RETRIES},
     "sim": None,  # checked by the sim parameters themselves
 }
 
@@ -48,29 +118,41 @@ def parse_value(text: str) -> Any:
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
+def _redact(spec: str) -> str:
+    """A spec fit to echo: the user-info of any URL in it (a key) masked."""
+    return re.sub(r"//[^/?#@]*@", "//***@", spec)
+
+
 def parse_spec(spec: str) -> tuple[str, str, dict[str, Any]]:
     """Split a spec into (kind, target, options), checking the kind and option names."""
     kind, sep, rest = spec.partition(":")
     if not sep or kind not in KINDS:
-        raise SpecError(f"unknown model spec '{spec}' (expected KIND:TARGET with KIND one of {', '.join(KINDS)}; "
-                        f"e.g. {DEFAULT_MODEL}, sim:strong, openai:gpt-4o-mini, hf:./model)")
+        raise SpecError(f"unknown model spec '{_redact(spec)}' (expected KIND:TARGET with KIND one of "
+                        f"{', '.join(KINDS)}; e.g. {DEFAULT_MODEL}, sim:strong, openai:gpt-4o-mini, hf:./model)")
     target, _, query = rest.partition("?")
     if not target:
-        raise SpecError(f"model spec '{spec}' names no {'model' if kind == 'openai' else 'target'} after '{kind}:'")
+        raise SpecError(f"model spec '{_redact(spec)}' names no {'model' if kind == 'openai' else 'target'} "
+                        f"after '{kind}:'")
     options = {key: parse_value(val) for key, val in parse_qsl(query, keep_blank_values=True)}
     return kind, target, options
 
 
 def _check_options(kind: str, options: dict[str, Any]) -> None:
-    allowed = _OPTIONS[kind]
-    unknown = sorted(set(options) - allowed) if allowed is not None else []
-    if unknown:
-        raise SpecError(f"unknown option '{unknown[0]}' for {kind} models (expected one of {', '.join(sorted(allowed))})")
+    checks = _OPTIONS[kind]
+    if checks is None:
+        return
+    for name, value in options.items():
+        if name not in checks:
+            raise SpecError(f"unknown option '{name}' for {kind} models (expected one of {', '.join(sorted(checks))})")
+        problem = checks[name].problem(value)
+        if problem:
+            raise SpecError(f"option '{name}' for {kind} models: {problem}")
 
 
 def check_spec(spec: str, options: dict[str, Any] | None = None) -> None:
-    """Check a spec without loading anything: its kind, option names, sim parameters, and that a
-    local model file or folder exists. Raises the same one-line errors loading would."""
+    """Check a spec without loading anything: its kind, options (names, types, ranges), sim
+    parameters, and that a local model file or folder exists. Raises the same one-line errors
+    loading would."""
     kind, target, spec_options = parse_spec(spec)
     merged = {**(options or {}), **spec_options}
     _check_options(kind, merged)

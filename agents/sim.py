@@ -44,7 +44,7 @@ import json
 import struct
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.base import ChatModel
 from debate.answers import read_answer
@@ -54,7 +54,8 @@ from debate.records import ChatRequest, Question, Reply, Usage
 
 
 class SimParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: `accuracy=true` is a mistake, not 1.0 (ints still pass as floats).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     accuracy: float = Field(default=0.5, ge=0.0, le=1.0)
     accept_correct: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -93,6 +94,19 @@ _SURE = ["Yes, I am sure: {a}.", "I have checked again, and it is {a}."]
 _CHALLENGE = ["Are you sure about that? I think you should reconsider your answer."]
 
 
+def _explain(error: dict) -> str:
+    """One line about a bad parameter, from its field's type and bounds (pydantic's own message
+    names one bound and ends with a URL)."""
+    name = str(error["loc"][0])
+    if error["type"] == "extra_forbidden":
+        return f"unknown parameter '{name}' (expected one of {', '.join(SimParams.model_fields)})"
+    field = SimParams.model_fields[name]
+    bounds = {key: getattr(m, key) for m in field.metadata for key in ("ge", "le") if hasattr(m, key)}
+    span = "".join(f" {word} {bounds[key]:g}" for key, word in (("ge", "from"), ("le", "to")) if key in bounds)
+    return f"parameter '{name}': expected {'an integer' if field.annotation is int else 'a number'}{span}, " \
+           f"got {error['input']!r}"
+
+
 def _digest(*parts: object) -> bytes:
     return hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
 
@@ -120,8 +134,8 @@ class SimModel(ChatModel):
         base = PRESETS.get(name, SimParams()).model_dump()
         try:
             return cls(name, SimParams.model_validate({**base, **options}))
-        except Exception as exc:
-            raise SpecError(f"bad sim parameters for '{name}': {str(exc).splitlines()[-1].strip()}") from None
+        except ValidationError as exc:
+            raise SpecError(f"bad sim parameters for '{name}': {_explain(exc.errors()[0])}") from None
 
     # ------------------------------------------------------------ the documented rules
 

@@ -6,6 +6,8 @@ message of each request, for testing retries and failures without mocking any li
 - `EMPTY`          answers 200 with no choices;
 - `BADJSON`        answers 200 with a truncated JSON body;
 - `SLOW:<s>`       waits s seconds, then succeeds;
+- `TRICKLE:<s>`    sends the status line and headers at once, then the body one byte every s
+                   seconds (each read is quick; the whole takes minutes);
 - anything else    succeeds with the text `echo: <message>`.
 """
 
@@ -30,14 +32,21 @@ class FaultServer:
             def log_message(self, *args) -> None:
                 pass
 
-            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
+                      interval: float = 0.0) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 for key, value in (headers or {}).items():
                     self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(body)
+                self.end_headers()  # wfile is unbuffered: each write below goes out at once
+                chunks = [body[i:i + 1] for i in range(len(body))] if interval else [body]
+                try:
+                    for chunk in chunks:
+                        time.sleep(interval)
+                        self.wfile.write(chunk)
+                except OSError:  # the client gave up
+                    self.close_connection = True
 
             def do_GET(self) -> None:
                 self._send(200, json.dumps({"object": "list", "data": [{"id": "fault", "object": "model"}]}).encode())
@@ -66,7 +75,7 @@ class FaultServer:
                         "choices": [{"index": 0, "finish_reason": "stop",
                                      "message": {"role": "assistant", "content": text}}],
                         "usage": {"prompt_tokens": 3, "completion_tokens": len(text.split()), "total_tokens": 0}}
-                self._send(200, json.dumps(body).encode())
+                self._send(200, json.dumps(body).encode(), interval=float(arg) if kind == "TRICKLE" else 0.0)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"

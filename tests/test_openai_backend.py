@@ -3,6 +3,9 @@ scripted fault server for retries and failures."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from agents.agent import Agent
@@ -74,8 +77,17 @@ def test_failures_surface_on_their_reply_without_breaking_the_batch(faults):
     assert by_text["FAIL:400"].error.startswith("HTTP 400") and faults.attempts["FAIL:400"] == 1
     assert "without choices" in by_text["EMPTY"].error
     assert "malformed response" in by_text["BADJSON"].error
-    assert "APITimeoutError" in by_text["SLOW:2"].error
+    assert "timeout" in by_text["SLOW:2"].error.lower()
     assert all(r.text == "" for r in replies if not r.ok)
+
+
+def test_timeout_bounds_the_whole_attempt_against_a_trickling_server(faults):
+    model = OpenAIChatModel("m", base_url=faults.base_url, timeout=1, max_retries=0)
+    start = time.perf_counter()
+    # A byte every 0.5 s never trips httpx's per-read timeout; the body would take about 2 minutes.
+    (reply,) = asyncio.run(asyncio.wait_for(model.generate([request("TRICKLE:0.5")]), 10))
+    assert time.perf_counter() - start < 3
+    assert not reply.ok and reply.error == "failed after 1 attempts: timeout: no complete response within 1 s"
 
 
 def test_unreachable_endpoint_fails_each_reply_after_retries():
@@ -91,6 +103,10 @@ def test_api_key_comes_from_the_environment_and_is_never_shown(monkeypatch, faul
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(EndpointError, match="set the environment variable OPENAI_API_KEY"):
         OpenAIChatModel("gpt-x")
+    for blank in ("", "  \n"):
+        monkeypatch.setenv("OPENAI_API_KEY", blank)
+        with pytest.raises(EndpointError, match="OPENAI_API_KEY is set but empty: set the environment variable"):
+            OpenAIChatModel("gpt-x")
     monkeypatch.setenv("MY_KEY", "sk-secret-123")
     model = OpenAIChatModel("m", base_url=faults.base_url, api_key_env="MY_KEY", max_retries=0)
     replies = model.generate_sync([request("FAIL:401"), request("ok")])
