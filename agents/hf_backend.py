@@ -64,9 +64,10 @@ class HFChatModel(ChatModel):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from agents.registry import check_model_folder
+
         folder = Path(path).expanduser()
-        if not (folder / "config.json").is_file():
-            raise EndpointError("not a transformers model folder (no config.json)", file=str(folder))
+        check_model_folder(folder)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if not _available(torch, device):

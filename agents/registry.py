@@ -19,6 +19,7 @@ spec names them.
 from __future__ import annotations
 
 import atexit
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,8 +162,33 @@ def check_spec(spec: str, options: dict[str, Any] | None = None) -> None:
         SimModel.from_spec(target, merged)
     elif kind == "gguf" and target != "smollm2" and not Path(target).expanduser().is_file():
         raise EndpointError("no such model file", file=target)
-    elif kind in ("hf", "vllm") and not (Path(target).expanduser() / "config.json").is_file():
-        raise EndpointError("not a transformers model folder (no config.json)", file=target)
+    elif kind in ("hf", "vllm"):
+        check_model_folder(target)
+
+
+_WEIGHTS = ("*.safetensors", "pytorch_model*.bin")
+_TOKENIZER = ("tokenizer.json", "tokenizer.model", "vocab.json")
+
+
+def check_model_folder(folder: str | Path) -> None:
+    """A transformers model folder holds a config naming its model type, weights and a tokenizer;
+    checked before anything heavy is imported, so that a wrong folder is one line."""
+    path = Path(folder).expanduser()
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EndpointError("not a transformers model folder (no config.json)", file=str(folder)) from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise EndpointError(f"not a transformers model folder (config.json unreadable: {type(exc).__name__})",
+                            file=str(folder)) from None
+    if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
+        raise EndpointError("not a transformers model folder (config.json names no model_type)", file=str(folder))
+    if not any(next(path.glob(pattern), None) for pattern in _WEIGHTS):
+        raise EndpointError("not a transformers model folder (no weights: *.safetensors or pytorch_model*.bin)",
+                            file=str(folder))
+    if not any((path / name).is_file() for name in _TOKENIZER):
+        raise EndpointError(f"not a transformers model folder (no tokenizer: {', '.join(_TOKENIZER)})",
+                            file=str(folder))
 
 
 def _build(kind: str, target: str, options: dict[str, Any]) -> ChatModel:

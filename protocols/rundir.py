@@ -29,7 +29,7 @@ from typing import Any
 
 from debate import crash
 from debate.errors import ConfigError, DataError, UserError
-from debate.storage import atomic_write_json, atomic_write_jsonl, read_lines
+from debate.storage import atomic_write_json, atomic_write_jsonl, parse_json, read_lines
 from debate.tree import DialogueTree, iter_trees
 
 TREES, FAILED, CONFIG, MANIFEST, CACHE, LOCK = (
@@ -174,11 +174,11 @@ class RunDir:
         for number, line in read_lines(path):
             if not line.strip():
                 continue
-            try:
-                tree_id = json.loads(line)["tree_id"]
-            except (ValueError, RecursionError, KeyError, TypeError):
+            record = parse_json(line, str(path), number)
+            tree_id = record.get("tree_id") if isinstance(record, dict) else None
+            if not isinstance(tree_id, str):
                 raise DataError("not a dialogue tree record; remove the line or use --overwrite",
-                                file=str(path), line=number) from None
+                                file=str(path), line=number)
             if tree_id in first:
                 raise DataError(f"tree '{tree_id}' is here twice (first on line {first[tree_id]}); "
                                 "remove one, or use --overwrite", file=str(path), line=number)

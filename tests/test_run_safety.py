@@ -233,3 +233,51 @@ def test_an_astronomical_tree_is_refused_at_once(tmp_path):
     assert not (tmp_path / "out").exists()
     config.write_text(config.read_text().replace("stop_on_agreement = false", "max_turns = 1000000"))
     assert load_config(config).protocol.max_turns == 1_000_000  # raised explicitly, the bound moves
+
+
+# ---------------------------------------------------------------- prefs: written whole, marked complete
+
+@pytest.fixture(scope="module")
+def sim_trees(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("trees") / "run"
+    run = debate("tree", "--a", "sim:strong", "--b", "sim:gullible", "--questions", "sample-train", "--limit", "40",
+                 "--out", str(out), "--no-progress")
+    assert run.returncode == 0, run.stderr
+    return out / "trees.jsonl"
+
+
+def test_prefs_writes_only_into_a_folder_of_its_own(tmp_path, sim_trees):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "thesis.tex").write_text("mine\n")
+    before = snapshot(tmp_path)
+    refused(debate("prefs", str(sim_trees), "--out", str(data)), "holds thesis.tex, which `debate prefs` did not write")
+    assert snapshot(tmp_path) == before
+
+
+def test_train_refuses_a_folder_prefs_did_not_finish(tmp_path, sim_trees):
+    data = tmp_path / "data"
+    assert debate("prefs", str(sim_trees), "--out", str(data)).returncode == 0
+    (data / ".train.jsonl.x1y2.tmp").write_text("half")  # as a kill mid-write leaves it
+    card = (data / "card.json").read_bytes()
+    (data / "card.json").unlink()  # as a kill before the last write leaves it
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "llama"}')
+    (model / "model.safetensors").write_bytes(b"")
+    (model / "tokenizer.json").write_text("{}")
+    refused(debate("train", str(data), "--model", str(model), "--out", str(tmp_path / "o")),
+            "`debate prefs` did not finish writing this folder")
+    assert not (tmp_path / "o").exists()
+    again = debate("prefs", str(sim_trees), "--out", str(data))
+    assert again.returncode == 0, again.stderr
+    assert (data / "card.json").read_bytes() == card  # the same data, now marked complete
+    assert not (data / ".train.jsonl.x1y2.tmp").exists()
+
+
+def test_train_checks_the_model_folder_before_the_heavy_imports(tmp_path, sim_trees):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "llama"}')
+    refused(debate("train", str(tmp_path), "--model", str(model), "--out", str(tmp_path / "o"), timeout=15),
+            "not a transformers model folder (no weights")

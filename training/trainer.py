@@ -25,9 +25,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from debate import crash
-from debate.errors import DataError, EndpointError
+from agents.registry import check_model_folder
+from debate.errors import DataError
 from training.build import is_complete
-from debate.storage import atomic_save_pretrained, atomic_write_json, read_lines
+from debate.storage import atomic_save_pretrained, atomic_write_json, parse_json, read_lines
 from debate.tree import iter_trees
 
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
@@ -56,10 +57,7 @@ def _records(path: Path) -> list[dict[str, Any]]:
     rows = []
     for number, line in read_lines(path):
         if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=number) from None
+            rows.append(parse_json(line, str(path), number))
     return rows
 
 
@@ -102,8 +100,7 @@ def train(model_path: str | Path, data: str | Path, out: str | Path, config: Tra
     """SFT then DPO; returns the training summary (also saved as OUT/training.json)."""
     config = config or TrainConfig()
     model_path, data, out = Path(model_path), Path(data), Path(out)
-    if not (model_path / "config.json").is_file():
-        raise EndpointError("not a transformers model folder (no config.json)", file=str(model_path))
+    check_model_folder(model_path)
     _check_data(data)
     import datasets
     import torch
