@@ -409,11 +409,13 @@ class OpenReader:
                            numeric=numeric_question(question.text, question.gold))
         pick = _pick(found)
         if pick is not None and pick.group < 0:
-            return AnswerRead(answer=re.sub(r"^(?:the|a|an)\s+", "", pick.answer.strip(" .,:;\"'"), flags=re.I),
-                              reader=self.name)
+            answer = re.sub(r"^(?:the|a|an)\s+", "", pick.answer.strip(" .,:;\"'"), flags=re.I)
+            if normalize(answer):
+                return AnswerRead(answer=answer, reader=self.name)
         short = plain(text).strip().rstrip(".!")
+        # An empty or punctuation-only reply (a failed generation) is no answer, not the answer ''.
         if len(short.split()) <= 4 and "\n" not in short and not cue(short) and not re.search(r"[?,;:]", short) \
-                and not _is_clause(short):
+                and not _is_clause(short) and normalize(short):
             return AnswerRead(answer=short.strip("\"' "), reader=self.name)
         return AnswerRead(reader=self.name, failures=["open: no answer in an answer frame"])
 

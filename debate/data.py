@@ -6,7 +6,6 @@ Every file problem is a `DataError` naming the file, the line and the field.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
@@ -15,8 +14,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from debate.errors import DataError
+from debate.grading import normalize
 from debate.records import Question
-from debate.storage import read_lines
+from debate.storage import parse_json, read_lines
 
 SAMPLE_SET = "sample"
 #: Open questions for generating training trees, disjoint from the sample set the evaluations use.
@@ -37,7 +37,8 @@ def _explain(error: dict[str, Any]) -> str:
     return str(error.get("msg", "invalid")).replace("Value error, ", "")
 
 
-MAX_RECORD_CHARS = 1 << 20
+#: A question is a few KB: a longer line is a runaway (a whole corpus on one line, a binary file).
+MAX_RECORD_BYTES = 1 << 20
 
 
 def parse_questions(path: str | Path, rows: Iterable[tuple[int, str]] | None = None) -> list[Question]:
@@ -45,16 +46,12 @@ def parse_questions(path: str | Path, rows: Iterable[tuple[int, str]] | None = N
     path = Path(path)
     questions: list[Question] = []
     first_line: dict[str, int] = {}
-    for number, line in rows if rows is not None else read_lines(path):
+    if rows is None:
+        rows = read_lines(path, max_bytes=MAX_RECORD_BYTES, record="question record")
+    for number, line in rows:
         if not line.strip():
             continue
-        if len(line) > MAX_RECORD_CHARS:  # a runaway line (a whole corpus on one line, a binary file)
-            raise DataError(f"line of {len(line):,} characters; a question record may have at most "
-                            f"{MAX_RECORD_CHARS:,}", file=str(path), line=number)
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", file=str(path), line=number) from None
+        obj = parse_json(line, str(path), number)
         if not isinstance(obj, dict):
             raise DataError(f"expected a JSON object, got {type(obj).__name__}", file=str(path), line=number)
         try:
@@ -85,6 +82,11 @@ FARM_SUBSETS = {"boolq": "Boolq.jsonl", "nq1": "NQ1.jsonl", "nq2": "NQ2.jsonl", 
 APPEAL_KINDS = ("logical", "credibility", "emotional")
 
 
+def _said(text: Any) -> str:
+    """An option's text normalised: '' for an empty option (or one that is not text)."""
+    return normalize(text) if isinstance(text, str) else ""
+
+
 def _farm_question(subset: str, index: int, obj: dict[str, Any]) -> Question:
     adv = obj["adv"]
     metadata = {
@@ -102,8 +104,11 @@ def _farm_question(subset: str, index: int, obj: dict[str, Any]) -> Question:
     # NQ1, NQ2, TruthfulQA: options scored 1 = correct, 0 = wrong, 2 = the planted distractor.
     mcq = adv["mcq"]
     options = [m["text"] for m in mcq]
-    gold = [m["text"] for m in mcq if m["score"] == 1]
-    wrong = [m["text"] for m in mcq if m["score"] == 2] + [m["text"] for m in mcq if m["score"] == 0]
+    # A few options are empty, and one is scored both right and wrong ("Unknown"): neither can be a
+    # gold or a wrong answer (a question rejects both), but they stay options.
+    gold = [m["text"] for m in mcq if m["score"] == 1 and _said(m["text"])]
+    taken = {"", *map(_said, gold)}
+    wrong = [m["text"] for score in (2, 0) for m in mcq if m["score"] == score and _said(m["text"]) not in taken]
     metadata["option_scores"] = [m["score"] for m in mcq]
     return Question(id=qid, text=obj["question"], gold=gold, kind="multiple-choice", options=options,
                     wrong_answers=wrong, source="farm", metadata=metadata)
@@ -117,13 +122,12 @@ def load_farm(folder: str | Path, subsets: Iterable[str] = tuple(FARM_SUBSETS)) 
         if subset not in FARM_SUBSETS:
             raise DataError(f"unknown Farm subset '{subset}' (expected one of {', '.join(FARM_SUBSETS)})")
         path = folder / FARM_SUBSETS[subset]
-        for number, line in read_lines(path):
+        for number, line in read_lines(path, max_bytes=MAX_RECORD_BYTES, record="Farm record"):
             if not line.strip():
                 continue
+            obj = parse_json(line, str(path), number)
             try:
-                questions.append(_farm_question(subset, len(questions), json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"invalid JSON: {exc.msg}", file=str(path), line=number) from None
+                questions.append(_farm_question(subset, len(questions), obj))
             except (KeyError, TypeError) as exc:
                 raise DataError(f"not a Farm record (missing {exc})", file=str(path), line=number) from None
             except ValidationError as exc:
@@ -155,9 +159,11 @@ def load_hf_dataset(name: str, split: str = "validation", limit: int | None = No
             break
         if name == "triviaqa":
             answer = row["answer"]
-            aliases = [answer["value"], *answer.get("aliases", [])]
-            questions.append(Question(id=str(row["question_id"]), text=row["question"],
-                                      gold=list(dict.fromkeys(aliases)), source="triviaqa"))
+            # An alias of only articles and punctuation ("The The", a band) could match no answer.
+            aliases = [a for a in dict.fromkeys([answer["value"], *answer.get("aliases", [])]) if normalize(a)]
+            if aliases:
+                questions.append(Question(id=str(row["question_id"]), text=row["question"], gold=aliases,
+                                          source="triviaqa"))
         else:
             gold = "yes" if row["answer"] else "no"
             facts = row.get("facts") or []

@@ -6,6 +6,7 @@ caches). Field names are the on-disk names; the JSONL question schema is `Questi
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -13,6 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 QuestionKind = Literal["open", "yes-no", "multiple-choice"]
 Role = Literal["system", "user", "assistant"]
 Special = Literal["Agree", "Disagree", "NONE"]
+
+
+# C0 controls, DEL and C1 controls: in an id they would reach terminals and file names.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def _normalize(text: str) -> str:
+    from debate.grading import normalize  # here, not at the top: grading imports this module
+
+    return normalize(text)
 
 
 class _Strict(BaseModel):
@@ -35,6 +46,30 @@ class Question(_Strict):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     # Field validators (not one model validator) so that an error names the field at fault.
+    @field_validator("id", "text")
+    @classmethod
+    def _check_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank (only whitespace)")
+        return value
+
+    @field_validator("id")
+    @classmethod
+    def _check_id_printable(cls, qid: str) -> str:
+        control = _CONTROL.search(qid)
+        if control:
+            raise ValueError(f"an id may not hold control characters (found {control.group()!r})")
+        return qid
+
+    @field_validator("gold")
+    @classmethod
+    def _check_gold_says_something(cls, gold: list[str]) -> list[str]:
+        for answer in gold:
+            if not _normalize(answer):
+                raise ValueError(f"gold answer {answer!r} is empty once normalised (punctuation and the "
+                                 "articles a, an, the dropped): no answer could match it")
+        return gold
+
     @field_validator("gold")
     @classmethod
     def _check_yes_no_gold(cls, gold: list[str], info: ValidationInfo) -> list[str]:
@@ -54,6 +89,15 @@ class Question(_Strict):
         elif options and kind is not None:
             raise ValueError(f"options are only allowed for multiple-choice questions, not '{kind}'")
         return options
+
+    @field_validator("wrong_answers")
+    @classmethod
+    def _check_wrong_is_not_gold(cls, wrong: list[str], info: ValidationInfo) -> list[str]:
+        gold = {_normalize(g) for g in info.data.get("gold", [])}
+        for answer in wrong:
+            if _normalize(answer) in gold:
+                raise ValueError(f"wrong answer {answer!r} is also a gold answer (once normalised)")
+        return wrong
 
     def prompt_text(self) -> str:
         """The question as put to a model (options numbered for multiple choice)."""

@@ -13,6 +13,8 @@ On disk a tree is a versioned JSON document (node-link data, each turn a JSON ob
 from __future__ import annotations
 
 import json
+import re
+import reprlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,13 +24,15 @@ from pydantic import BaseModel, ValidationError
 
 from debate.errors import DataError
 from debate.records import Question, Turn
-from debate.storage import atomic_write_text, read_lines
+from debate.storage import MAX_LINE_BYTES, atomic_write_text, parse_json, read_lines
 
 ROOT = "r"
 FORMAT = "debate-tree"
 VERSION = 1
 _KEYS = {"format", "version", "tree_id", "question", "metadata", "graph"}
 _Fail = Callable[..., DataError]
+# Characters XML 1.0 forbids (most C0 controls, surrogates, U+FFFE/U+FFFF): readers reject a file with one.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 class DialogueTree:
@@ -153,10 +157,12 @@ class DialogueTree:
 
         if not isinstance(data, dict):
             raise fail(f"expected a JSON object, got {type(data).__name__}")
+        # reprlib: a value from the file is shown short and with its control characters escaped.
         if data.get("format") != FORMAT:
-            raise fail(f"not a dialogue tree (format {data.get('format')!r}, expected '{FORMAT}')", "format")
+            raise fail(f"not a dialogue tree (format {reprlib.repr(data.get('format'))}, expected '{FORMAT}')",
+                       "format")
         if data.get("version") != VERSION:
-            raise fail(f"version {data.get('version')} is not supported (expected {VERSION})", "version")
+            raise fail(f"version {reprlib.repr(data.get('version'))} is not supported (expected {VERSION})", "version")
         unknown = sorted(set(data) - _KEYS)
         if unknown:
             raise fail("unknown field (not in the dialogue tree format)", unknown[0])
@@ -190,26 +196,31 @@ class DialogueTree:
 
     @classmethod
     def from_json(cls, text: str, source: str = "<tree>", line: int | None = None) -> DialogueTree:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
-                            file=source, line=line) from None
-        return cls.from_dict(data, source=source, line=line)
+        return cls.from_dict(parse_json(text, source, line), source=source, line=line)
 
     def save(self, path: str | Path) -> Path:
         return atomic_write_text(path, self.to_json(indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> DialogueTree:
-        return cls.from_json("\n".join(line for _, line in read_lines(Path(path))), source=str(path))
+        """A tree saved by `save` (one JSON document over many lines), of at most MAX_LINE_BYTES."""
+        lines: list[str] = []
+        size = 0
+        for number, line in read_lines(Path(path), record="dialogue tree"):
+            size += len(line.encode("utf-8")) + 1
+            if size > MAX_LINE_BYTES:
+                raise DataError(f"longer than {MAX_LINE_BYTES:,} bytes; a dialogue tree may have at most "
+                                f"{MAX_LINE_BYTES:,} bytes", file=str(path), line=number)
+            lines.append(line)
+        return cls.from_json("\n".join(lines), source=str(path))
 
     # ------------------------------------------------------------------ GraphML
 
     def to_graphml(self, path: str | Path) -> Path:
-        """Export with scalar attributes only (GraphML has no nested values), atomically."""
-        flat = nx.DiGraph(tree_id=self.tree_id, question_id=self.question.id)
-        flat.add_node(ROOT, kind="question", text=self.question.text, gold=json.dumps(self.question.gold))
+        """Export with scalar attributes only (GraphML has no nested values), atomically; characters
+        XML cannot hold are written escaped (\\x1b)."""
+        flat = nx.DiGraph(tree_id=_xml_text(self.tree_id), question_id=_xml_text(self.question.id))
+        flat.add_node(ROOT, kind="question", text=_xml_text(self.question.text), gold=json.dumps(self.question.gold))
         for node in self.nodes():
             turn = self.turn(node)
             attrs: dict[str, Any] = {
@@ -219,9 +230,19 @@ class DialogueTree:
                 "reader": turn.read.reader if turn.read else None,
                 "prompt_tokens": turn.usage.prompt_tokens, "completion_tokens": turn.usage.completion_tokens,
                 "error": turn.error}
-            flat.add_node(node, **{k: v for k, v in attrs.items() if v is not None})
+            flat.add_node(node, **{k: _xml_text(v) if isinstance(v, str) else v
+                                   for k, v in attrs.items() if v is not None})
         flat.add_edges_from(self._edges())
         return atomic_write_text(path, "\n".join(nx.generate_graphml(flat)) + "\n")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub(_escaped, text)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _validate(model: type[BaseModel], value: Any, field: str, fail: _Fail) -> Any:
@@ -300,7 +321,7 @@ def save_trees(path: str | Path, trees: Iterable[DialogueTree]) -> Path:
 
 def iter_trees(path: str | Path) -> Iterator[DialogueTree]:
     """The trees of a JSONL file one at a time (memory stays flat); errors name file and line."""
-    for number, row in read_lines(Path(path)):
+    for number, row in read_lines(Path(path), record="dialogue tree"):
         if row.strip():
             yield DialogueTree.from_json(row, source=str(path), line=number)
 

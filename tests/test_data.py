@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,81 @@ def test_hub_datasets_fail_cleanly_without_access(monkeypatch):
         load_questions("hf:triviaqa", limit=3)
     with pytest.raises(DataError, match="unknown dataset 'squad'"):
         load_questions("hf:squad")
+
+
+ODD_QUESTIONS = [
+    ("gold of punctuation", {**GOOD, "gold": ["!!!"]}, "field 'gold': gold answer '!!!' is empty once normalised"),
+    ("gold of a space", {**GOOD, "gold": ["Paris", " "]}, "field 'gold': gold answer ' ' is empty once normalised"),
+    ("gold of an article", {**GOOD, "gold": ["The"]}, "field 'gold': gold answer 'The' is empty once normalised"),
+    ("blank text", {**GOOD, "text": " \t "}, "field 'text': must not be blank"),
+    ("blank id", {**GOOD, "id": "  "}, "field 'id': must not be blank"),
+    ("control in id", {**GOOD, "id": "q\x1b[2J"},
+     "field 'id': an id may not hold control characters (found '\\x1b')"),
+    ("gold also wrong", {**GOOD, "wrong_answers": ["Lyon", "paris."]},
+     "field 'wrong_answers': wrong answer 'paris.' is also a gold answer (once normalised)"),
+]
+
+
+@pytest.mark.parametrize("case,record,expected", ODD_QUESTIONS, ids=[c[0] for c in ODD_QUESTIONS])
+def test_odd_question_records_are_refused(tmp_path, case, record, expected):
+    path = _write(tmp_path, [_line(GOOD | {"id": "q0"}), _line(record)])
+    with pytest.raises(DataError) as info:
+        parse_questions(path)
+    assert info.value.one_line().startswith(f"{path}:2: {expected}")
+    assert "\x1b" not in info.value.one_line()
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize("text,expected", [
+    (DEEP, "JSON nested more than 64 levels deep"),  # past the parser's recursion limit
+    ('{"id": "q1", "text": "t", "gold": ["x"], "metadata": {"m": ' + "[" * 300 + "]" * 300 + "}}",
+     "JSON nested more than 64 levels deep"),  # parses, but pydantic cannot write it back
+    ('{"id": ' + "7" * 5000 + "}", "a JSON number has more than 4,300 digits"),
+    ('{"id": "q\\ud800", "text": "t", "gold": ["x"]}',
+     "a JSON string holds a lone surrogate (not a Unicode character)"),
+], ids=["past the recursion limit", "deep metadata", "huge integer", "lone surrogate"])
+def test_valid_but_unusable_json_is_a_data_error(tmp_path, text, expected):
+    path = _write(tmp_path, [_line(GOOD), text.encode() + b"\n"])
+    with pytest.raises(DataError) as info:
+        parse_questions(path)
+    assert info.value.one_line() == f"{path}:2: {expected}"
+    farm = tmp_path / "farm"
+    farm.mkdir()
+    (farm / "NQ1.jsonl").write_text(text + "\n")
+    with pytest.raises(DataError) as info:
+        load_farm(farm, ["nq1"])
+    assert info.value.one_line() == f"{farm / 'NQ1.jsonl'}:1: {expected}"
+
+
+# The CLI in a process capped at 1 GiB of address space, printing at exit its peak RSS in KiB:
+# VmHWM, which counts from the exec (ru_maxrss would count the forked copy of pytest too).
+_PEAK = ("import atexit, re, resource, sys; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); "
+         "atexit.register(lambda: print(re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read())[1])); "
+         "sys.argv[0] = 'debate'; from debate.cli import main; main()")
+
+
+def _questions_peak_kib(path) -> tuple[subprocess.CompletedProcess, int]:
+    run = subprocess.run([sys.executable, "-c", _PEAK, "questions", str(path)], capture_output=True, text=True,
+                         timeout=120)
+    return run, int(run.stdout.split()[-1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the peak RSS from /proc")
+def test_a_file_without_newlines_is_refused_before_it_is_read(tmp_path):
+    small = _write(tmp_path, [_line(GOOD)])
+    run, baseline = _questions_peak_kib(small)
+    assert run.returncode == 0, run.stderr
+    one_line_file = tmp_path / "one-line.jsonl"
+    with open(one_line_file, "wb") as handle:
+        handle.write(b'{"id": "q1", "text": "')
+        for _ in range(50):
+            handle.write(b"x" * 1_000_000)
+        handle.write(b'", "gold": ["x"]}')
+    for path in (one_line_file, "/dev/zero"):
+        run, peak = _questions_peak_kib(path)
+        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+        assert run.stderr.strip() == f"error: {path}:1: line longer than 1,048,576 bytes; a question record may " \
+                                     "have at most 1,048,576 bytes"
+        assert peak - baseline < 20_000, (peak, baseline)  # KiB: the 1 MiB read, not the 50 MB (or endless) line

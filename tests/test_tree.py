@@ -8,7 +8,7 @@ import json
 import networkx as nx
 import pytest
 
-from debate.errors import DataError
+from debate.errors import DataError, UserError
 from debate.records import AnswerRead, GenerationParams, Question, Turn, Usage
 from debate.tree import ROOT, DialogueTree, load_trees, save_trees
 
@@ -120,7 +120,7 @@ def test_save_and_load_are_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr("debate.storage.os.replace", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UserError, match="cannot write: disk full"):
         tree.save(path)
     assert path.read_text() == before and sorted(p.name for p in path.parent.iterdir()) == ["tree.json"]
 
@@ -212,7 +212,7 @@ def test_bad_documents_are_one_line_data_errors(how):
 
 
 def test_invalid_json_text_is_a_data_error():
-    with pytest.raises(DataError, match=r"^t\.json: invalid JSON: Expecting value \(line 1, column 1\)$"):
+    with pytest.raises(DataError, match=r"^t\.json:1: invalid JSON: Expecting value \(column 1\)$"):
         DialogueTree.from_json("nope", source="t.json")
     with pytest.raises(DataError, match=r"^t\.json: expected a JSON object, got list$"):
         DialogueTree.from_json("[]", source="t.json")
@@ -231,3 +231,68 @@ def test_graphml_export_reads_back(tmp_path):
     assert json.loads(node["answers"]) == tree.turn("r.0.1.2").answers
     assert node["completion_tokens"] == 9 and "error" not in node and graph.nodes["r.0.2"]["error"] == "boom"
     assert graph.graph["tree_id"] == "q1"
+
+
+def test_saved_tree_errors_name_the_line_of_the_file(tmp_path, monkeypatch):
+    path = pbt_tree().save(tmp_path / "tree.json")
+    lines = path.read_text().splitlines()
+    lines[3] = lines[3].replace('"', "", 1)  # breaks line 4 of the indented document
+    path.write_text("\n".join(lines))
+    with pytest.raises(DataError, match=r"tree\.json:4: invalid JSON: "):
+        DialogueTree.load(path)
+    # A document of many short lines is bounded too, in all (each line is bounded by read_lines).
+    monkeypatch.setattr("debate.tree.MAX_LINE_BYTES", 1000)
+    pbt_tree().save(path)
+    with pytest.raises(DataError) as info:
+        DialogueTree.load(path)
+    assert str(info.value).startswith(f"{path}:") and "longer than 1,000 bytes; a dialogue tree may have at most" \
+        in str(info.value)
+
+
+def test_deep_huge_or_unwritable_json_trees_are_data_errors(tmp_path):
+    good = pbt_tree().to_dict()
+    deep = copy.deepcopy(good)
+    deep["metadata"]["nested"] = json.loads("[" * 200 + "]" * 200)
+    lines = {"deep": json.dumps(deep), "far too deep": "[" * 100_000 + "]" * 100_000,
+             "huge integer": json.dumps(good)[:-1] + ', "n": ' + "9" * 10_000 + "}",
+             "lone surrogate": json.dumps(good).replace('"q1"', '"q1\\udc00"', 1)}
+    expected = {"deep": "JSON nested more than 64 levels deep", "far too deep": "JSON nested more than 64 levels deep",
+                "huge integer": "a JSON number has more than 4,300 digits",
+                "lone surrogate": "a JSON string holds a lone surrogate (not a Unicode character)"}
+    for case, line in lines.items():
+        path = tmp_path / "trees.jsonl"
+        path.write_text(json.dumps(good) + "\n" + line + "\n")
+        with pytest.raises(DataError) as info:
+            load_trees(path)
+        assert str(info.value) == f"{path}:2: {expected[case]}", case
+        with pytest.raises(DataError) as info:
+            DialogueTree.from_json(line, source="t.json", line=7)
+        assert str(info.value) == f"t.json:7: {expected[case]}", case
+
+
+EVERY_CONTROL = "".join(map(chr, range(32))) + "\x7f"
+
+
+def test_graphml_of_texts_with_every_control_character_reads_back(tmp_path):
+    question = QUESTION.model_copy(update={"text": f"Capital{EVERY_CONTROL}?"})
+    tree = DialogueTree(question, tree_id=f"t{EVERY_CONTROL}")
+    odd = make_turn("A", f"neutral{EVERY_CONTROL}", f"Paris{EVERY_CONTROL}", None, error=f"boom{EVERY_CONTROL}")
+    node = tree.add_turn(ROOT, odd.model_copy(update={"text": f"It is{EVERY_CONTROL}Paris"}))
+    graph = nx.read_graphml(tree.to_graphml(tmp_path / "tree.graphml"))
+    # Tab and line feed are XML text; carriage return is too, though XML readers turn it into \n.
+    shown = "\\x00\\x01\\x02\\x03\\x04\\x05\\x06\\x07\\x08\t\n\\x0b\\x0c\n" + \
+            "".join(f"\\x{c:02x}" for c in range(14, 32)) + "\x7f"
+    assert graph.graph["tree_id"] == f"t{shown}" and graph.nodes[ROOT]["text"] == f"Capital{shown}?"
+    turn = graph.nodes[node]
+    assert turn["text"] == f"It is{shown}Paris" and turn["persona"] == f"neutral{shown}"
+    assert turn["error"] == f"boom{shown}" and json.loads(turn["answers"]) == odd.answers
+
+
+def test_values_quoted_in_errors_are_short_and_escaped():
+    doc = pbt_tree().to_dict()
+    with pytest.raises(DataError) as info:
+        DialogueTree.from_dict(doc | {"version": "1\x1b[2J"}, source="t.json")
+    assert str(info.value) == "t.json: field 'version': version '1\\x1b[2J' is not supported (expected 1)"
+    with pytest.raises(DataError) as info:
+        DialogueTree.from_dict(doc | {"format": "x" * 10_000}, source="t.json")
+    assert len(str(info.value)) < 120 and "format 'xxx" in str(info.value)
