@@ -7,6 +7,10 @@ anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
 
 class DebateError(Exception):
     """Base class of every error raised on purpose by this framework."""
@@ -28,7 +32,9 @@ class UserError(DebateError):
         if self.file is not None:
             where = str(self.file) + (f":{self.line}" if self.line is not None else "") + ": "
         field = f"field '{self.field}': " if self.field else ""
-        return f"{where}{field}{self.detail}".replace("\n", " ")
+        # One line, and no terminal control sequence from a user's file in it.
+        return _CONTROL.sub(lambda m: " " if m.group() in "\n\r\t" else m.group().encode("unicode_escape").decode(),
+                            f"{where}{field}{self.detail}")
 
 
 class DataError(UserError):

@@ -271,7 +271,7 @@ def export_names(trees_path: str | Path, out: str | Path) -> dict[str, str]:
                             file=str(out))
     names: dict[str, str] = {}
     first: dict[str, int] = {}
-    for number, row in read_lines(Path(trees_path)):
+    for number, row in read_lines(Path(trees_path), record="dialogue tree"):
         if not row.strip():
             continue
         tree = DialogueTree.from_json(row, source=str(trees_path), line=number)

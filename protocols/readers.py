@@ -147,7 +147,7 @@ class ProbeReader:
         try:
             value = json.loads(raw)
             raw = str(value.get("answer", "")) if isinstance(value, dict) else str(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             # Cut short by max_tokens ('{"answer": "Paris, the'), or free text from a backend without
             # constrained output: the string after "answer", else the text itself.
             cut = re.search(r'"answer"\s*:\s*"([^"]*)', raw)
