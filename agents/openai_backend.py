@@ -67,10 +67,12 @@ class OpenAIChatModel(ChatModel):
             raise EndpointError("concurrency must be >= 1, max_retries >= 0 and timeout > 0")
         # A blank key would fail every request with 401 (and a stray newline makes a bad header).
         key = (os.environ.get(api_key_env) or "").strip() if api_key_env else ""
+        if not key and api_key_env and api_key_env in os.environ:  # most often a variable meant to be filled
+            raise EndpointError(f"{api_key_env} is set but empty: give the key, or unset the variable "
+                                "(a local endpoint needs none)")
         if not key:
             if base_url is None:
-                blank = f"{api_key_env} is set but empty: " if api_key_env and api_key_env in os.environ else ""
-                raise EndpointError(f"no API key: {blank}set the environment variable {api_key_env} "
+                raise EndpointError(f"no API key: set the environment variable {api_key_env} "
                                     "(or give base_url for a local endpoint)")
             key = "EMPTY"  # local servers accept any key
         self._key = key

@@ -138,16 +138,27 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, Any]]:
     return kind, target, options
 
 
-def _check_options(kind: str, options: dict[str, Any]) -> None:
+def check_option(kind: str, name: str, value: Any) -> None:
+    """One option of a backend, by name, type and range (vLLM's engine arguments pass)."""
+    if kind == "sim":
+        from agents.sim import check_parameter
+        check_parameter(name, value)
+        return
     checks = _OPTIONS[kind]
     if checks is None:
         return
+    if name not in checks:
+        raise SpecError(f"unknown option '{name}' for {kind} models (expected one of {', '.join(sorted(checks))})")
+    problem = checks[name].problem(value)
+    if problem:
+        raise SpecError(f"option '{name}' for {kind} models: {problem}")
+
+
+def _check_options(kind: str, options: dict[str, Any]) -> None:
+    if _OPTIONS[kind] is None:  # sim: checked whole, with the spec's name, by SimModel.from_spec
+        return
     for name, value in options.items():
-        if name not in checks:
-            raise SpecError(f"unknown option '{name}' for {kind} models (expected one of {', '.join(sorted(checks))})")
-        problem = checks[name].problem(value)
-        if problem:
-            raise SpecError(f"option '{name}' for {kind} models: {problem}")
+        check_option(kind, name, value)
 
 
 def check_spec(spec: str, options: dict[str, Any] | None = None) -> None:

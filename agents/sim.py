@@ -107,6 +107,14 @@ def _explain(error: dict) -> str:
            f"got {error['input']!r}"
 
 
+def check_parameter(name: str, value: object) -> None:
+    """One sim parameter alone, by its name, type and bounds (a SpecError if it is bad)."""
+    try:
+        SimParams.model_validate({name: value})
+    except ValidationError as exc:
+        raise SpecError(f"bad sim parameter: {_explain(exc.errors()[0])}") from None
+
+
 def _digest(*parts: object) -> bytes:
     return hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
 

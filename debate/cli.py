@@ -8,6 +8,7 @@ so `debate --help` stays fast.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -30,7 +31,7 @@ from debate.grading import grade
 from debate.data import load_questions
 from debate.errors import UserError
 from debate.records import GenerationParams, Question
-from debate.storage import PNG_MAGIC, atomic_write_json, atomic_write_jsonl, check_output
+from debate.storage import PNG_MAGIC, atomic_write_json, atomic_write_jsonl, check_folder_path, check_output
 from debate.show import export_names, outcome_table, rich_tree, save_png, select_tree
 from debate.tree import iter_trees
 from experiments.quiz import timed_quiz
@@ -291,7 +292,9 @@ def pairing(
         source_name = str(config_file)
     else:
         if agents:
-            names = [f"a{i}:{spec.split('?')[0].split('/')[-1]}" for i, spec in enumerate(agents, 1)]
+            # Names become folder names: from the spec's target, with only the characters names allow.
+            names = [f"a{i}:{re.sub(r'[^A-Za-z0-9_.:+=]+', '_', spec.split('?')[0].split('/')[-1])[:48]}"
+                     for i, spec in enumerate(agents, 1)]
             chosen = {name: {"model": spec} for name, spec in zip(names, agents)}
         elif backend in PAIRING_BACKENDS:
             chosen = PAIRING_BACKENDS[backend]
@@ -465,6 +468,7 @@ def pbt(
     """PBT end to end with SmolLM2 on a CPU: trees -> pairs -> accept-only, resist-only and PBT
     training -> balanced persuasion, "Are you sure?" and Farm, against the base model."""
 
+    check_folder_path(out)  # before the heavy imports
     from experiments.pbt import NAMES, PBTConfig, run_pbt  # imports torch and trl: only here
 
     farm_dir = farm or Path(os.environ.get("DEBATE_FARM_DIR", "../shared/data/farm"))

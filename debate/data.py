@@ -125,7 +125,7 @@ def load_farm(folder: str | Path, subsets: Iterable[str] = tuple(FARM_SUBSETS)) 
         for number, line in read_lines(path, max_bytes=MAX_RECORD_BYTES, record="Farm record"):
             if not line.strip():
                 continue
-            obj = parse_json(line, str(path), number)
+            obj = parse_json(line, str(path), number, finite=False)  # Farm's TruthfulQA has "source": NaN
             try:
                 questions.append(_farm_question(subset, len(questions), obj))
             except (KeyError, TypeError) as exc:

@@ -18,6 +18,16 @@ Special = Literal["Agree", "Disagree", "NONE"]
 
 # C0 controls, DEL and C1 controls: in an id they would reach terminals and file names.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# The same, less the line breaks and tabs that texts may hold.
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def check_printable(value: str, what: str, *, text: bool = False) -> str:
+    """`value`, or a ValueError when it holds a control character (a text may hold line breaks)."""
+    control = (_CONTROL_IN_TEXT if text else _CONTROL).search(value)
+    if control:
+        raise ValueError(f"{what} may not hold control characters (found {control.group()!r})")
+    return value
 
 
 def _normalize(text: str) -> str:
@@ -56,10 +66,12 @@ class Question(_Strict):
     @field_validator("id")
     @classmethod
     def _check_id_printable(cls, qid: str) -> str:
-        control = _CONTROL.search(qid)
-        if control:
-            raise ValueError(f"an id may not hold control characters (found {control.group()!r})")
-        return qid
+        return check_printable(qid, "an id")
+
+    @field_validator("text", "context")
+    @classmethod
+    def _check_text_printable(cls, value: str | None) -> str | None:
+        return value if value is None else check_printable(value, "a text", text=True)
 
     @field_validator("gold")
     @classmethod
@@ -73,7 +85,8 @@ class Question(_Strict):
     @field_validator("gold")
     @classmethod
     def _check_yes_no_gold(cls, gold: list[str], info: ValidationInfo) -> list[str]:
-        if info.data.get("kind") == "yes-no" and any(g.strip().lower() not in ("yes", "no") for g in gold):
+        if info.data.get("kind") == "yes-no" and (any(g.strip().lower() not in ("yes", "no") for g in gold)
+                                                  or len({g.strip().lower() for g in gold}) > 1):
             raise ValueError("a yes-no question needs gold ['yes'] or ['no']")
         return gold
 
@@ -129,10 +142,10 @@ class GenerationParams(_Strict):
 
 
 class Usage(_Strict):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency_s: float = 0.0
-    cost_usd: float | None = None
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    latency_s: float = Field(default=0.0, ge=0.0)
+    cost_usd: float | None = Field(default=None, ge=0.0)
 
     def __add__(self, other: Usage) -> Usage:
         cost = None
@@ -194,7 +207,7 @@ class AnswerRead(_Strict):
 class Turn(_Strict):
     """One node of a dialogue: who spoke, what they said, and the answers held after it."""
 
-    speaker: str
+    speaker: str = Field(min_length=1)
     persona: str = "neutral"
     text: str
     # Every agent's current answer after this turn (speaker's read from the text, others carried).
@@ -208,3 +221,8 @@ class Turn(_Strict):
     # The turn's role in its protocol when it is not an ordinary reply: "scripted" text (a
     # challenge, a planted claim), a "probe" question and its answer, a "judge" verdict.
     tag: str | None = None
+
+    @field_validator("speaker")
+    @classmethod
+    def _check_speaker_printable(cls, speaker: str) -> str:
+        return check_printable(speaker, "a speaker name")

@@ -3,12 +3,15 @@ beside the target, flush it to disk, then rename it over the target (atomic on P
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -72,6 +75,21 @@ def path_part(text: str, max_chars: int = 80) -> str:
     return f"{safe}-{hashlib.sha256(text.encode('utf-8', 'surrogatepass')).hexdigest()[:10]}"
 
 
+def check_folder_path(path: str | Path) -> Path:
+    """Refuse a folder path that is a file, a dangling link, or lies under a file, before any
+    work is done towards it."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise UserError("is a dangling symbolic link", file=str(path))
+    for above in (path, *path.parents):
+        if above.exists():
+            if not above.is_dir():
+                where = "exists and is not a directory" if above == path else f"lies under {above}, which is a file"
+                raise UserError(where, file=str(path))
+            break
+    return path
+
+
 def check_output(path: str | Path, *, magic: bytes, kind: str, inputs: Iterable[str | Path] = (),
                  force: bool = False) -> Path:
     """Refuse an output path that is one of the command's inputs, a directory, or (without
@@ -79,7 +97,7 @@ def check_output(path: str | Path, *, magic: bytes, kind: str, inputs: Iterable[
     path = Path(path)
     for given in inputs:
         if path.exists() and Path(given).exists() and os.path.samefile(path, given):
-            raise UserError(f"is an input of this command; an output never replaces an input", file=str(path))
+            raise UserError("is an input of this command; an output never replaces an input", file=str(path))
     if path.is_dir():
         raise UserError(f"is a directory, expected a {kind} file path", file=str(path))
     if path.exists() and not force:
@@ -128,6 +146,8 @@ def read_lines(path: Path, *, max_bytes: int = MAX_LINE_BYTES, record: str = "re
     """(line number, text) of a UTF-8 file, streamed; read errors name the file, decoding errors
     and lines over `max_bytes` (checked before more is read) the line."""
     try:
+        if stat.S_ISFIFO(os.stat(path).st_mode):  # opening one would wait for a writer for ever
+            raise DataError("is a named pipe, expected a file", file=str(path))
         handle = open(path, "rb")
     except FileNotFoundError:
         raise DataError("no such file", file=str(path)) from None
@@ -142,6 +162,8 @@ def read_lines(path: Path, *, max_bytes: int = MAX_LINE_BYTES, record: str = "re
             if len(raw) > max_bytes and not raw.endswith(b"\n"):
                 raise DataError(f"line longer than {max_bytes:,} bytes; a {record} may have at most "
                                 f"{max_bytes:,} bytes", file=str(path), line=number)
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):  # as some editors on Windows save UTF-8
+                raw = raw[len(codecs.BOM_UTF8):]
             try:
                 yield number, raw.rstrip(b"\n").decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -157,15 +179,19 @@ _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 _CONTAINERS = {dict, list}
 
 
-def parse_json(text: str, file: str, line: int | None = None) -> Any:
+def parse_json(text: str, file: str, line: int | None = None, *, finite: bool = True) -> Any:
     """The JSON value of a user file's text (line `line` of the file, else the whole file); every
-    problem, a very deep or huge value included, is a one-line DataError naming file and line."""
+    problem, a very deep or huge value included, is a one-line DataError naming file and line.
+    Numbers must be finite unless `finite` is False (NaN is Python's JSON, not JSON, but a data
+    set exported by pandas holds it)."""
     def fail(message: str, at: int | None = line) -> DataError:
         return DataError(message, file=file, line=at)
 
     too_deep = f"JSON nested more than {MAX_JSON_DEPTH} levels deep"
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_float=_finite, parse_constant=_no_constant) if finite else json.loads(text)
+    except _NotFinite as exc:
+        raise fail(f"a JSON number must be finite, got {exc}") from None
     except json.JSONDecodeError as exc:
         raise fail(f"invalid JSON: {exc.msg} (column {exc.colno})", (line or 1) + exc.lineno - 1) from None
     except RecursionError:  # far deeper still
@@ -180,6 +206,21 @@ def parse_json(text: str, file: str, line: int | None = None) -> Any:
         except UnicodeEncodeError:
             raise fail("a JSON string holds a lone surrogate (not a Unicode character)") from None
     return value
+
+
+class _NotFinite(ValueError):
+    """NaN, Infinity or a number too large for a float: not JSON, and no record can hold it."""
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise _NotFinite(literal[:20])
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise _NotFinite(name)
 
 
 def _nesting_below(value: Any, limit: int) -> bool:

@@ -23,7 +23,7 @@ import networkx as nx
 from pydantic import BaseModel, ValidationError
 
 from debate.errors import DataError
-from debate.records import Question, Turn
+from debate.records import Question, Turn, check_printable
 from debate.storage import MAX_LINE_BYTES, atomic_write_text, parse_json, read_lines
 
 ROOT = "r"
@@ -161,7 +161,7 @@ class DialogueTree:
         if data.get("format") != FORMAT:
             raise fail(f"not a dialogue tree (format {reprlib.repr(data.get('format'))}, expected '{FORMAT}')",
                        "format")
-        if data.get("version") != VERSION:
+        if type(data.get("version")) is not int or data.get("version") != VERSION:  # `true` is no version
             raise fail(f"version {reprlib.repr(data.get('version'))} is not supported (expected {VERSION})", "version")
         unknown = sorted(set(data) - _KEYS)
         if unknown:
@@ -170,8 +170,12 @@ class DialogueTree:
             raise fail("missing (required)", "question")
         question = _validate(Question, data["question"], "question", fail)
         tree_id = data.get("tree_id", question.id)
-        if not isinstance(tree_id, str) or not tree_id:
+        if not isinstance(tree_id, str) or not tree_id.strip():
             raise fail("expected a non-empty string", "tree_id")
+        try:
+            check_printable(tree_id, "a tree id")
+        except ValueError as exc:
+            raise fail(str(exc), "tree_id") from None
         metadata = data.get("metadata", {})
         if not isinstance(metadata, dict):
             raise fail(f"expected an object, got {type(metadata).__name__}", "metadata")
@@ -274,8 +278,8 @@ def _node_records(nodes: list[Any], fail: _Fail) -> dict[str, tuple[Turn, Any, A
             raise fail("missing (required)", f"{field}.turn")
         for key in ("level", "round"):
             value = node.get(key)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                raise fail(f"expected an integer, got {value!r}", f"{field}.{key}")
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise fail(f"expected an integer of 0 or more, got {reprlib.repr(value)}", f"{field}.{key}")
         records[node_id] = (_validate(Turn, node["turn"], f"{field}.turn", fail), node.get("level"), node.get("round"))
     if not has_root:
         raise fail(f"not a tree rooted at '{ROOT}': no node '{ROOT}'", "graph")

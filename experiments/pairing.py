@@ -28,7 +28,7 @@ from debate.metrics import (bootstrap_interval, mcnemar_exact, mean, paired_sign
                             transition_counts)
 from debate.storage import atomic_write_json
 from debate.tree import iter_trees
-from protocols.config import AgentConfig, RunConfig, check_agent, parse_config
+from protocols.config import MAX_WINDOW, AgentConfig, RunConfig, check_agent, parse_config
 from protocols.readers import check_reader
 from protocols.run import execute
 
@@ -42,7 +42,7 @@ class PairingConfig(BaseModel):
     seed: int = 0
     rounds: int = Field(default=2, ge=1, le=20)
     reader: str = "default"
-    window: int = Field(default=256, ge=1)
+    window: int = Field(default=256, ge=1, le=MAX_WINDOW)
     resamples: int = Field(default=2000, ge=100, le=1_000_000)
 
     def check(self) -> None:

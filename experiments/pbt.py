@@ -32,7 +32,7 @@ from rich.text import Text
 from agents.registry import close_all
 from debate.errors import DataError, UserError
 from debate.data import load_questions
-from debate.storage import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from debate.storage import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_folder_path
 from experiments.evaluations import farm_questions, figures, run_evaluation
 from protocols.config import parse_config
 from protocols.run import execute
@@ -101,7 +101,7 @@ def run_pbt(config: PBTConfig, out: str | Path, *, console: Console | None = Non
     from training.convert import convert_gguf
     from training.trainer import TrainConfig, train
 
-    out = Path(out)
+    out = check_folder_path(out)  # before minutes of conversion
     # Wall time per stage, summed over invocations (a resumed stage adds what it still had to do).
     timings_file = out / "timings.json"
     timings: dict[str, float] = json.loads(timings_file.read_text()) if timings_file.is_file() else {}

@@ -59,6 +59,9 @@ class Protocol(abc.ABC):
     def agents(self) -> tuple[str, ...]:
         """The agent names whose turns a model writes (each needs an agent in the run)."""
 
+    def check(self, item: Any) -> None:
+        """Refuse an input this protocol cannot run (a DataError), before anything is written."""
+
     def new_tree(self, question: Question) -> DialogueTree:
         return DialogueTree(question, metadata={"protocol": self.name})
 

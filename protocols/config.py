@@ -25,6 +25,8 @@ found, and the field.
 from __future__ import annotations
 
 import re
+import stat
+import sys
 import tomllib
 from pathlib import Path
 from collections.abc import Callable
@@ -34,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.agent import Agent
 from agents.personas import persona_prompt
-from agents.registry import DEFAULT_MODEL, check_spec, load_model
+from agents.registry import DEFAULT_MODEL, KINDS, check_option, check_spec, load_model, parse_spec
 from debate.errors import ConfigError, UserError
 from debate.records import GenerationParams
 from protocols.base import Protocol
@@ -48,6 +50,10 @@ from protocols.termination import Agreement, Never
 
 
 M = TypeVar("M", bound=BaseModel)
+#: A config file is read no further than this (a path given by mistake may be huge or endless).
+MAX_CONFIG_BYTES = 1 << 20
+#: Dialogues in flight at most (each holds its tree in memory).
+MAX_WINDOW = 1_000_000
 
 
 class _Strict(BaseModel):
@@ -144,7 +150,7 @@ class RunConfig(_Strict):
     limit: int | None = Field(default=None, ge=1)
     seed: int = 0
     reader: str = "default"
-    window: int = Field(default=256, ge=1, le=1_000_000)
+    window: int = Field(default=256, ge=1, le=MAX_WINDOW)
     cache: bool = True
     out: str | None = None
 
@@ -169,6 +175,10 @@ def _at(field: str, check: Callable[[], object]) -> None:
 def check_agent(name: str, agent: AgentConfig) -> None:
     """An agent's persona and model spec, checked without loading the model."""
     _at(f"agents.{name}.persona", lambda: persona_prompt(agent.persona))
+    kind = parse_spec(agent.model)[0] if agent.model.partition(":")[0] in KINDS else None
+    for key, value in agent.options.items():  # the options table's own lines, before the merged spec
+        if kind is not None:
+            _at(f"agents.{name}.options.{key}", lambda: check_option(kind, key, value))
     _at(f"agents.{name}.model", lambda: check_spec(agent.model, agent.options))
 
 
@@ -207,7 +217,9 @@ def validate(model: type[M], data: dict[str, Any], source: str, text: str | None
 def locate(exc: ConfigError, source: str, text: str | None) -> ConfigError:
     """The error placed at the line of its key, or of its section when the key is absent."""
     parts = exc.field.split(".") if exc.field else []
-    line = next((n for key in reversed(parts) if (n := _line_of(text, key)) is not None), None)
+    # A quoted key may hold dots itself (`[agents.".."]`): try what follows the first part whole.
+    keys = [exc.field.split(".", 1)[1]] if len(parts) > 1 else []
+    line = next((n for key in [*keys, *reversed(parts)] if (n := _line_of(text, key)) is not None), None)
     return ConfigError(exc.detail, file=source, line=line, field=exc.field)
 
 
@@ -228,11 +240,20 @@ def read_toml(path: str | Path) -> tuple[dict[str, Any], str]:
     """A TOML file's data and text; unreadable files and bad TOML are one ConfigError."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if stat.S_ISFIFO(path.stat().st_mode):
+            raise ConfigError("is a named pipe, expected a config file", file=str(path))
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)  # never more: the path may be /dev/zero
     except FileNotFoundError:
         raise ConfigError("no such config file", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the config: {exc}", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config: {exc.strerror}", file=str(path)) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"more than {MAX_CONFIG_BYTES:,} bytes; a config is a few lines", file=str(path))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start + 1})", file=str(path)) from None
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
@@ -240,6 +261,11 @@ def read_toml(path: str | Path) -> tuple[dict[str, Any], str]:
         line = int(where.group(1)) if where else None
         message = str(exc).split(" (at ")[0]
         raise ConfigError(f"invalid TOML: {message}", file=str(path), line=line) from None
+    except RecursionError:
+        raise ConfigError("invalid TOML: values nested too deep", file=str(path)) from None
+    except ValueError:  # an integer of thousands of digits (CPython's guard on int conversion)
+        raise ConfigError(f"invalid TOML: a number has more than {sys.get_int_max_str_digits():,} digits",
+                          file=str(path)) from None
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -249,7 +275,10 @@ def load_config(path: str | Path) -> RunConfig:
 
 def _line_of(text: str | None, key: str) -> int | None:
     """The first line that sets `key` (TOML parsers do not report where a value came from)."""
-    if text is None:
+    if text is None or not key:
         return None
-    pattern = re.compile(rf"^\s*(\[+\s*)?[\w.\"-]*\b{re.escape(key)}\b")
+    if not re.fullmatch(r"[\w-]+", key):  # only a quoted key can hold it: `[agents.".."]`, `"a b" = 1`
+        pattern = re.compile(rf"^\s*(\[+\s*)?[\w.\"'-]*[\"']{re.escape(key)}[\"']")
+    else:
+        pattern = re.compile(rf"^\s*(\[+\s*)?[\w.\"-]*\b{re.escape(key)}\b")
     return next((i for i, line in enumerate(text.splitlines(), 1) if pattern.match(line)), None)

@@ -57,11 +57,17 @@ class Misinformation(Protocol):
     def agents(self) -> tuple[str, ...]:
         return (self.agent,)
 
-    def new_tree(self, question: Question) -> DialogueTree:
+    def check(self, question: Question) -> None:
         meta = question.metadata
-        if not all(k in meta for k in ("control", "appeals")) or not question.wrong_answers:
-            raise DataError("the misinformation protocol needs Farm questions (a planted claim, appeals and "
-                            "a wrong answer); load them with questions = 'farm:FOLDER'", field=f"{question.id}")
+        appeals = meta.get("appeals")
+        if not isinstance(meta.get("control"), str) or not question.wrong_answers or not isinstance(appeals, dict) \
+                or not isinstance(appeals.get(self.appeal), list) or len(appeals[self.appeal]) < self.turns - 1:
+            raise DataError(f"question '{question.id}' is not a Farm question (a planted claim, {self.turns - 1} "
+                            f"{self.appeal} appeals and a wrong answer); load them with questions = 'farm:FOLDER'",
+                            field="questions")
+
+    def new_tree(self, question: Question) -> DialogueTree:
+        self.check(question)
         return DialogueTree(question, metadata={"protocol": self.name, "appeal": self.appeal})
 
     def _persuasion(self, tree: DialogueTree, parent: str, k: int) -> TurnSpec:

@@ -46,9 +46,12 @@ class RecursiveTree(Protocol):
                  stop_on_agreement: bool = True, max_depth: int | None = None, max_turns: int = MAX_TURNS):
         if not levels:
             raise ConfigError("a tree needs at least one level", field="levels")
-        for level in levels:
-            for persona in level.personas:
-                persona_prompt(persona)  # an unknown persona fails here, before any generation
+        for number, level in enumerate(levels):
+            for persona in level.personas:  # an unknown persona fails here, before any generation
+                try:
+                    persona_prompt(persona)
+                except ConfigError as exc:
+                    raise ConfigError(exc.detail, field=f"levels.{number}.personas") from None
         if max_depth is not None and max_depth < 1:
             raise ConfigError("must be at least 1", field="max_depth")
         self.levels = list(levels)[:max_depth] if max_depth else list(levels)

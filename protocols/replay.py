@@ -30,9 +30,14 @@ class Replay(Protocol):
     def agents(self) -> tuple[str, ...]:
         return (self.agent,)
 
-    def new_tree(self, item: DialogueTree) -> DialogueTree:
+    def check(self, item: DialogueTree) -> None:
         if not isinstance(item, DialogueTree):
             raise DataError("replay needs stored dialogue trees as input (trees = 'FILE.jsonl')", field="trees")
+        for node in self._starts(item):
+            self._speaker(item, node)
+
+    def new_tree(self, item: DialogueTree) -> DialogueTree:
+        self.check(item)
         item.metadata = {**item.metadata, "replayed_protocol": item.metadata.get("protocol"), "protocol": self.name}
         return item
 
@@ -42,7 +47,7 @@ class Replay(Protocol):
             return [ROOT]  # answer the question afresh (the speaker must then be named)
         if node is not None:
             if node not in tree.graph:
-                raise DataError(f"replay_node '{node}' is not a turn of the tree", field=f"{tree.tree_id}.metadata")
+                raise DataError(f"replay_node '{node}' is not a turn of tree '{tree.tree_id}'", field="metadata.replay_node")
             return [node]
         return tree.leaves()
 
@@ -54,8 +59,8 @@ class Replay(Protocol):
         earlier = [] if node == ROOT else [tree.turn(n).speaker for n in tree.path(node)[:-1]
                                            if tree.turn(n).speaker != tree.turn(node).speaker]
         if not earlier:
-            raise DataError(f"cannot tell who continues after '{node}': set speaker in the config",
-                            field=f"{tree.tree_id}")
+            raise DataError(f"cannot tell who continues tree '{tree.tree_id}' after '{node}': set speaker in the "
+                            "config", field="metadata.replay_speaker")
         return earlier[-1]
 
     def due(self, tree: DialogueTree, new_nodes: Sequence[str]) -> list[TurnSpec]:

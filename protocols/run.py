@@ -18,9 +18,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from agents.cache import GenerationCache
 from debate import crash
-from debate.errors import EndpointError
+from debate.errors import DataError, EndpointError
 from debate.data import load_questions
+from debate.storage import read_lines
 from debate.tree import DialogueTree, iter_trees
+from protocols.base import Protocol
 from protocols.config import RunConfig
 from protocols.engine import Engine, RunStats, check_agents
 from protocols.readers import make_reader
@@ -35,31 +37,45 @@ class RunResult:
     failed: int
 
 
-def run_items(config: RunConfig) -> tuple[Iterable[Any], str]:
-    """The run's input and a digest of every record of its source: questions, or for replay the
-    stored trees (streamed, after one full pass that checks every line, so that a bad file is
-    refused before anything is written). The digest covers the whole source, not only the first
-    `limit`, so that a larger limit still resumes the same run."""
+def run_items(config: RunConfig, protocol: Protocol) -> tuple[Iterable[Any], str]:
+    """The run's input, checked by the protocol, and a digest of every record of its source.
+
+    Questions, or for replay the stored trees (streamed, after one full pass that checks every
+    line, so that a bad file is refused before anything is written). The digest covers the whole
+    source, not only the first `limit`, so that a larger limit still resumes the same run."""
     digest = hashlib.sha256()
     if config.protocol.kind == "replay":
         def trees() -> Iterator[DialogueTree]:
             found = iter_trees(config.questions)
             return itertools.islice(found, config.limit) if config.limit else found
-        for tree in iter_trees(config.questions):
-            digest.update(tree.to_json().encode() + b"\n")
+        for number, row in read_lines(Path(config.questions), record="dialogue tree"):
+            if row.strip():
+                tree = DialogueTree.from_json(row, source=config.questions, line=number)
+                _check(protocol, tree, config.questions, number)
+                digest.update(tree.to_json().encode() + b"\n")
         return trees(), digest.hexdigest()
     source_limit = config.limit if config.questions.startswith("hf:") else None  # a hub dataset: what is used
     questions = load_questions(config.questions, source_limit)
     for question in questions:
         digest.update(question.model_dump_json().encode() + b"\n")
-    return (questions[:config.limit] if config.limit else questions), digest.hexdigest()
+    used = questions[:config.limit] if config.limit else questions
+    for question in used:
+        _check(protocol, question, config.questions)
+    return used, digest.hexdigest()
+
+
+def _check(protocol: Protocol, item: Any, source: str, line: int | None = None) -> None:
+    try:
+        protocol.check(item)
+    except DataError as exc:
+        raise DataError(exc.detail, file=source, line=line, field=exc.field) from None
 
 
 def execute(config: RunConfig, out: str | Path, *, overwrite: bool = False, console: Console | None = None,
             progress: bool = True) -> RunResult:
     protocol = config.protocol.build()
     reader = make_reader(config.reader)
-    items, questions_digest = run_items(config)
+    items, questions_digest = run_items(config, protocol)
     total = len(items) if isinstance(items, Sized) else None
     agents = config.build_agents()
     check_agents(protocol, agents)  # before the run directory is touched

@@ -144,6 +144,10 @@ class RunDir:
             if ours:
                 raise UserError(f"holds {ours[0]} but no {CONFIG}; not a run directory of this tool "
                                 "(nothing was changed)", file=str(self.path))
+            others = sorted(p.name for p in self.path.iterdir() if p.name != LOCK)
+            if self.overwrite and others:
+                raise UserError(f"holds {others[0]} and is not a run directory of this tool; --overwrite starts "
+                                "only a run directory afresh (nothing was changed)", file=str(self.path))
             return
         try:
             stored = json.loads(config_path.read_text(encoding="utf-8"))

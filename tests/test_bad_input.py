@@ -1,5 +1,6 @@
 """The bad-input corpus (tests/bad_input/): every case is one clear line on stderr naming the
-file, the line and the field where they exist, exit code 2, no traceback, no partial output."""
+file, the line and the field where they exist, exit code 2, no traceback, nothing written or
+changed (the harness `refused` of test_hostile.py, which holds the rest of the corpus)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import debate
+from test_hostile import Work, refused
 
 CORPUS = Path(__file__).resolve().parent / "bad_input"
 
@@ -63,11 +64,9 @@ CONFIGS = [
 ]
 
 
-def one_line(run, expected: str) -> None:
-    assert run.returncode == 2, (run.returncode, run.stdout, run.stderr)
-    line = run.stderr.strip()
-    assert "\n" not in line and "Traceback" not in line and line.startswith("error: "), line
-    assert expected in line, line
+@pytest.fixture
+def work(tmp_path):
+    return Work(tmp_path)
 
 
 def test_the_corpus_is_complete():
@@ -77,43 +76,36 @@ def test_the_corpus_is_complete():
 
 
 @pytest.mark.parametrize("name,expected", QUESTION_FILES, ids=[c[0] for c in QUESTION_FILES])
-def test_bad_question_files(name, expected):
-    one_line(debate("questions", str(CORPUS / name)), expected)
+def test_bad_question_files(work, name, expected):
+    refused(["questions", CORPUS / name], expected, work, watch=[CORPUS])
 
 
 @pytest.mark.parametrize("name,expected", TREE_FILES, ids=[c[0] for c in TREE_FILES])
-def test_bad_tree_files(tmp_path, name, expected):
-    one_line(debate("show", str(CORPUS / name)), expected)
-    one_line(debate("export", str(CORPUS / name), "--out", str(tmp_path / "graphml")), expected)
-    assert not (tmp_path / "graphml").exists()
+def test_bad_tree_files(work, name, expected):
+    refused(["show", CORPUS / name], expected, work, watch=[CORPUS])
+    refused(["export", CORPUS / name, "--out", "graphml"], expected, work, watch=[CORPUS])
 
 
 @pytest.mark.parametrize("name,expected", CONFIGS, ids=[c[0] for c in CONFIGS])
-def test_bad_configs(tmp_path, name, expected):
-    one_line(debate("run", str(CORPUS / name), "--out", str(tmp_path / "out"), "--no-progress"), expected)
-    assert not (tmp_path / "out").exists()  # refused before the run directory was made
+def test_bad_configs(work, name, expected):
+    refused(["run", CORPUS / name, "--out", "out", "--no-progress"], expected, work, watch=[CORPUS])
 
 
-def test_a_huge_line(tmp_path):
-    huge = tmp_path / "huge.jsonl"
-    huge.write_text('{"id": "q1", "text": "t", "gold": ["x"]}\n{"id": "q2", "text": "' + "x" * 3_000_000 + '"}\n')
-    one_line(debate("questions", str(huge)), "huge.jsonl:2: line of 3,000,024 characters; a question record may "
-                                             "have at most 1,048,576")
+def test_a_huge_line(work):
+    work.write("huge.jsonl", '{"id": "q1", "text": "t", "gold": ["x"]}\n{"id": "q2", "text": "' + "x" * 3_000_000
+               + '"}\n')
+    refused(["questions", "huge.jsonl"], ("huge.jsonl:2: ", "1,048,576"), work)
 
 
-def test_replay_of_a_question_file(tmp_path):
-    config = tmp_path / "replay.toml"
-    config.write_text(f'questions = "{CORPUS / "duplicate_ids.jsonl"}"\n[protocol]\nkind = "replay"\n'
-                      '[agents.model]\nmodel = "sim:strong"\n')
-    one_line(debate("run", str(config), "--out", str(tmp_path / "out"), "--no-progress"),
-             "duplicate_ids.jsonl:1: field 'format': not a dialogue tree")
-    assert not (tmp_path / "out").exists()
+def test_replay_of_a_question_file(work):
+    work.write("replay.toml", f'questions = "{CORPUS / "duplicate_ids.jsonl"}"\n[protocol]\nkind = "replay"\n'
+                              '[agents.model]\nmodel = "sim:strong"\n')
+    refused(["run", "replay.toml", "--out", "out", "--no-progress"],
+            "duplicate_ids.jsonl:1: field 'format': not a dialogue tree", work, watch=[CORPUS])
 
 
-def test_a_run_directory_of_someone_else(tmp_path):
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "trees.jsonl").write_text("precious data\n")
+def test_a_run_directory_of_someone_else(work):
+    work.write("out/trees.jsonl", "precious data\n")
     config = CORPUS.parent.parent / "experiments" / "configs" / "sim-debate.toml"
-    one_line(debate("run", str(config), "--out", str(tmp_path / "out"), "--no-progress"),
-             "holds trees.jsonl but no config.json; not a run directory of this tool")
-    assert (tmp_path / "out" / "trees.jsonl").read_text() == "precious data\n"  # nothing lost
+    refused(["run", config, "--out", "out", "--no-progress"],
+            "holds trees.jsonl but no config.json; not a run directory of this tool", work)  # nothing lost

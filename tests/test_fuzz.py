@@ -174,14 +174,15 @@ def test_tree_documents_are_read_or_refused_in_one_line(folder, doc):
 WORD = st.sampled_from(["Paris", "Lyon", "the Nile", "8", "eight", "1,000", "Napoleon III", "yes", "no", "None",
                         "Henry VIII", "365.25", "Option 1", "I agree", "not", "é", "🙂"])
 ANSWER = st.one_of(WORD, st.lists(WORD, min_size=1, max_size=3).map(" ".join), st.text(min_size=1, max_size=15))
+QUESTION_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 @st.composite
 def questions(draw) -> Question:
     kind = draw(st.sampled_from(["open", "yes-no", "multiple-choice"]))
-    # Any text a question may hold (pydantic refuses a lone surrogate).
+    # Any text a question may hold (not a lone surrogate, nor a control character but line breaks and tabs).
     text = draw(st.one_of(st.just("Which city is the capital of France?"),
-                          TEXT.filter(lambda t: t.strip() and "\ud800" not in t)))
+                          TEXT.filter(lambda t: t.strip() and "\ud800" not in t and not QUESTION_CONTROL.search(t))))
     if kind == "yes-no":
         gold = [draw(st.sampled_from(["yes", "no"]))]
         return Question(id="q", text=text, kind=kind, gold=gold, wrong_answers=["no" if gold == ["yes"] else "yes"])

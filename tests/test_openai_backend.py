@@ -103,10 +103,11 @@ def test_api_key_comes_from_the_environment_and_is_never_shown(monkeypatch, faul
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(EndpointError, match="set the environment variable OPENAI_API_KEY"):
         OpenAIChatModel("gpt-x")
-    for blank in ("", "  \n"):
+    for blank in ("", "  \n"):  # refused even for a local endpoint: a variable meant to be filled
         monkeypatch.setenv("OPENAI_API_KEY", blank)
-        with pytest.raises(EndpointError, match="OPENAI_API_KEY is set but empty: set the environment variable"):
-            OpenAIChatModel("gpt-x")
+        for base_url in (None, faults.base_url):
+            with pytest.raises(EndpointError, match="OPENAI_API_KEY is set but empty: give the key, or unset"):
+                OpenAIChatModel("gpt-x", base_url=base_url)
     monkeypatch.setenv("MY_KEY", "sk-secret-123")
     model = OpenAIChatModel("m", base_url=faults.base_url, api_key_env="MY_KEY", max_retries=0)
     replies = model.generate_sync([request("FAIL:401"), request("ok")])

@@ -208,7 +208,7 @@ def test_misinformation_rate_matches_the_closed_form():
     for k in range(1, 5):
         expected = 1 - (1 - q_accept) ** k
         assert within(summary["mr"][str(k)], expected, 1500), (k, summary["mr"][str(k)], expected)
-    with pytest.raises(DataError, match="Farm questions"):
+    with pytest.raises(DataError, match="is not a Farm question"):
         run(Misinformation(), {"model": agent("model", model)}, synthetic(1))
 
 

@@ -78,7 +78,7 @@ def test_tree_shortcut_with_sim_agents(tmp_path):
     ('[protocol]\nkind = "debate"\nfinal = "judge"\n' + SIM, "final = 'judge' needs a judge agent"),
     ('[protocol\nkind = "debate"\n', "run.toml:1: invalid TOML"),
     ('agents = 3\n', "field 'protocol': missing (required)"),
-    ('[protocol]\nkind = "misinformation"\n[agents.model]\nmodel = "sim:weak"\n', "needs Farm questions"),
+    ('[protocol]\nkind = "misinformation"\n[agents.model]\nmodel = "sim:weak"\n', "is not a Farm question"),
     ('questions = "nowhere.jsonl"\n[protocol]\nkind = "debate"\n' + SIM, "nowhere.jsonl: no such file"),
 ])
 def test_bad_configs_give_one_line_and_exit_2(tmp_path, text, expected):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import os
 import re
 import struct
 import subprocess
@@ -134,12 +133,13 @@ INJECTED = "\x1b[2J\x1b]0;owned\x07\r\x00\x9b"  # clear screen, set the title, b
 
 
 def test_control_characters_are_shown_escaped_not_sent_to_the_terminal(tmp_path):
-    question = QUESTION.model_copy(update={"text": f"Capital?{INJECTED}", "gold": [f"Paris{INJECTED}"]})
-    tree = DialogueTree(question, tree_id=f"t{INJECTED}", metadata={
+    # Ids, speaker names and question texts refuse control characters; what models and
+    # protocols write (replies, answers, readers, tags, errors, metadata) may hold them.
+    tree = DialogueTree(QUESTION, tree_id="t1", metadata={
         "protocol": f"debate{INJECTED}", "outcome": {f"key{INJECTED}": f"[/x] value{INJECTED}"}})
     read = AnswerRead(answer="Paris", reader=f"final-line{INJECTED}")
-    tree.add_turn(ROOT, Turn(speaker=f"A{INJECTED}", persona=f"neutral{INJECTED}", text=f"It is{INJECTED} Paris",
-                             answers={f"A{INJECTED}": f"Paris{INJECTED}"}, read=read, tag=f"tag{INJECTED}",
+    tree.add_turn(ROOT, Turn(speaker="A", persona=f"neutral{INJECTED}", text=f"It is{INJECTED} Paris",
+                             answers={"A": f"Paris{INJECTED}"}, read=read, tag=f"tag{INJECTED}",
                              error=f"boom{INJECTED}"))
     path = save_trees(tmp_path / "trees.jsonl", [tree])
     run = subprocess.run([sys.executable, "-m", "debate.cli", "show", str(path)], capture_output=True)
@@ -147,18 +147,13 @@ def test_control_characters_are_shown_escaped_not_sent_to_the_terminal(tmp_path)
     out = run.stdout.decode()
     assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", out)  # no control character but line feeds
     shown = "\\x1b[2J\\x1b]0;owned\\x07 \\x00\\x9b"  # CR is whitespace: one space
-    assert f"t{shown}" in out and "[/x] value" in out  # and not read as rich markup
+    assert f"(debate{shown})" in out and "[/x] value" in out  # and not read as rich markup
     console = Console(record=True, width=1000, color_system=None)
     console.print(rich_tree(tree, width=1000), outcome_table(tree))
     out = console.export_text()
-    for text in (f"t{shown}", f"gold: Paris{shown}", f"Capital?{shown}", f"A{shown}/neutral{shown}",
-                 f"A{shown}=Paris{shown}", f"via final-line{shown}", f"[tag{shown}]", f"error: boom{shown}",
-                 f"It is{shown} Paris", f"(debate{shown})", f"key{shown}", f"[/x] value{shown}"):
+    for text in (f"A/neutral{shown}", f"A=Paris{shown}", f"via final-line{shown}", f"[tag{shown}]",
+                 f"error: boom{shown}", f"It is{shown} Paris", f"(debate{shown})", f"key{shown}", f"[/x] value{shown}"):
         assert text in out, text
-    # The ids listed in an error message are escaped too.
-    with pytest.raises(DataError) as info:
-        select_tree(path, "nope", None)
-    assert "\x1b" not in str(info.value) and f"(available: t{shown})" in str(info.value)
 
 
 # ---------------------------------------------------------------- PNG

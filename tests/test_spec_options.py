@@ -124,7 +124,7 @@ def test_a_config_with_a_key_in_its_options_table_is_refused_without_echo():
         "base_url": f"http://user:{SECRET}@127.0.0.1:9/v1"}}, "B": {"model": "sim:weak"}}}
     with pytest.raises(ConfigError) as caught:
         parse_config(data)
-    assert str(caught.value) == f"<config>: field 'agents.A.model': {KEY_IN_URL}"
+    assert str(caught.value) == f"<config>: field 'agents.A.options.base_url': {KEY_IN_URL}"
 
 
 def one_line(run) -> str:
@@ -140,17 +140,20 @@ def test_the_cli_never_prints_a_key_given_in_a_base_url():
     assert line == f"error: {KEY_IN_URL}"
 
 
-@pytest.mark.parametrize("agent,expected", [
-    (f'model = "openai:m"\noptions = {{base_url = "http://user:{SECRET}@127.0.0.1:9/v1"}}', KEY_IN_URL),
-    ('model = "openai:m?base_url=http://127.0.0.1:99999/v1"', "expected a host and a port from 1 to 65535"),
+@pytest.mark.parametrize("agent,where,expected", [
+    (f'model = "openai:m"\noptions = {{base_url = "http://user:{SECRET}@127.0.0.1:9/v1"}}',
+     "5: field 'agents.A.options.base_url'", KEY_IN_URL),
+    ('model = "openai:m?base_url=http://127.0.0.1:99999/v1"', "4: field 'agents.A.model'",
+     "expected a host and a port from 1 to 65535"),
     ('model = "openai:m?base_url=http://127.0.0.1:9/v1"\noptions = {concurrency = 100000}',
+     "5: field 'agents.A.options.concurrency'",
      "option 'concurrency' for openai models: expected an integer from 1 to 1024, got 100000"),
 ], ids=["key-in-options", "port", "concurrency"])
-def test_a_run_with_a_bad_option_stops_before_writing(tmp_path, agent, expected):
+def test_a_run_with_a_bad_option_stops_before_writing(tmp_path, agent, where, expected):
     config = tmp_path / "run.toml"
     config.write_text(f'[protocol]\nkind = "debate"\n[agents.A]\n{agent}\n[agents.B]\nmodel = "sim:weak"\n')
     line = one_line(debate("run", str(config), "--out", str(tmp_path / "out"), "--no-progress"))
-    assert line.startswith(f"error: {config}:4: field 'agents.A.model': ") and expected in line
+    assert line.startswith(f"error: {config}:{where}: ") and expected in line
     assert not (tmp_path / "out").exists()  # so no file there holds the key
 
 
@@ -168,9 +171,8 @@ def test_ask_with_a_bad_option(args, expected):
 @pytest.mark.parametrize("blank", ["", "   "])
 def test_ask_with_an_empty_api_key(monkeypatch, blank):
     monkeypatch.setenv("OPENAI_API_KEY", blank)
-    assert one_line(debate("ask", "openai:gpt-x", "hi")) == (
-        "error: no API key: OPENAI_API_KEY is set but empty: set the environment variable OPENAI_API_KEY "
-        "(or give base_url for a local endpoint)")
+    assert one_line(debate("ask", "openai:gpt-x?base_url=http://127.0.0.1:9/v1", "hi")) == (
+        "error: OPENAI_API_KEY is set but empty: give the key, or unset the variable (a local endpoint needs none)")
 
 
 def test_an_hf_model_on_a_device_torch_lacks_is_one_line(tiny_model_dir):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from debate.errors import EndpointError, UserError
-from debate.storage import atomic_save_pretrained
+from debate.storage import atomic_save_pretrained, check_folder_path
 
 
 def gguf_file(source: str) -> Path:
@@ -28,7 +28,7 @@ def gguf_file(source: str) -> Path:
 
 def convert_gguf(source: str, out: str | Path, *, overwrite: bool = False) -> Path:
     """Write a transformers model folder (float32 weights, tokenizer, chat template) to `out`."""
-    path, out = gguf_file(source), Path(out)
+    path, out = gguf_file(source), check_folder_path(out)
     if (out / "config.json").is_file() and not overwrite:
         return out  # converted before: conversion is deterministic, keep it
     if out.exists() and any(out.iterdir()) and not overwrite:

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from debate import crash
 from agents.registry import check_model_folder
-from debate.errors import DataError
+from debate.errors import DataError, EndpointError
 from training.build import is_complete
 from debate.storage import atomic_save_pretrained, atomic_write_json, parse_json, read_lines
 from debate.tree import iter_trees
@@ -53,11 +53,16 @@ class TrainConfig(BaseModel):
     seed: int = 0
 
 
-def _records(path: Path) -> list[dict[str, Any]]:
+def _rows(path: Path, keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The `keys` of every record of a JSONL file; a record without them is a DataError at its line."""
     rows = []
     for number, line in read_lines(path):
         if line.strip():
-            rows.append(parse_json(line, str(path), number))
+            record = parse_json(line, str(path), number)
+            missing = [k for k in keys if not isinstance(record, dict) or k not in record]
+            if missing:
+                raise DataError("not a training record", file=str(path), line=number, field=missing[0])
+            rows.append({k: record[k] for k in keys})
     return rows
 
 
@@ -102,6 +107,9 @@ def train(model_path: str | Path, data: str | Path, out: str | Path, config: Tra
     model_path, data, out = Path(model_path), Path(data), Path(out)
     check_model_folder(model_path)
     _check_data(data)
+    # Every record is read and checked before the heavy imports and the model.
+    sft_rows = _rows(data / "sft_train.jsonl", ("messages",))
+    pref_rows = _rows(data / "train.jsonl", ("prompt", "chosen", "rejected"))
     import datasets
     import torch
     from peft import AutoPeftModelForCausalLM, LoraConfig
@@ -110,7 +118,11 @@ def train(model_path: str | Path, data: str | Path, out: str | Path, config: Tra
 
     datasets.disable_progress_bars()
     torch.manual_seed(config.seed)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+    except Exception as exc:  # a broken tokenizer file raises whatever its parser raises
+        raise EndpointError(f"cannot load the tokenizer: {type(exc).__name__}: {str(exc)[:200]}",
+                            file=str(model_path)) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
@@ -126,7 +138,6 @@ def train(model_path: str | Path, data: str | Path, out: str | Path, config: Tra
     if config.sft_steps:
         sft_dir = out / "sft"
         if not (sft_dir / "merged" / "config.json").is_file():
-            sft_rows = [{"messages": r["messages"]} for r in _records(data / "sft_train.jsonl")]
             _fit(lambda: SFTTrainer(model=str(model_path), processing_class=tokenizer, peft_config=lora,
                                     train_dataset=datasets.Dataset.from_list(sft_rows),
                                     args=SFTConfig(output_dir=str(sft_dir / "checkpoints"), max_steps=config.sft_steps,
@@ -153,8 +164,6 @@ def train(model_path: str | Path, data: str | Path, out: str | Path, config: Tra
     class BalancedAccuracy(TrainerCallback):
         def on_save(self, args, state, control, model=None, **kwargs):  # noqa: ANN001 - TrainerCallback API
             score(state.global_step, model)
-
-    pref_rows = [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in _records(data / "train.jsonl")]
 
     def dpo_trainer() -> Any:
         trainer = DPOTrainer(model=str(base_for_dpo), processing_class=tokenizer, peft_config=lora,
