@@ -281,3 +281,30 @@ def test_train_checks_the_model_folder_before_the_heavy_imports(tmp_path, sim_tr
     (model / "config.json").write_text('{"model_type": "llama"}')
     refused(debate("train", str(tmp_path), "--model", str(model), "--out", str(tmp_path / "o"), timeout=15),
             "not a transformers model folder (no weights")
+
+
+@pytest.mark.parametrize("crash_at", ["atomic-rename:1", "atomic-rename:4", "atomic-rename:8"])
+def test_prefs_killed_mid_write_is_refused_by_train_then_completed_by_a_rerun(tmp_path, sim_trees, crash_at):
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    command = [sys.executable, "-m", "debate.cli", "prefs", str(sim_trees), "--out", str(data)]
+    killed = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "DEBATE_CRASH_AT": crash_at})
+    assert killed.returncode == -9, killed.stderr  # SIGKILL: no clean-up ran
+    assert not (data / "card.json").exists()
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "llama"}')
+    (model / "model.safetensors").write_bytes(b"")
+    (model / "tokenizer.json").write_text("{}")
+    if (data / "train.jsonl").exists():
+        refused(debate("train", str(data), "--model", str(model), "--out", str(tmp_path / "o")),
+                "`debate prefs` did not finish writing this folder")
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    whole = tmp_path / "whole"
+    assert debate("prefs", str(sim_trees), "--out", str(whole)).returncode == 0
+    assert sorted(p.name for p in data.iterdir()) == sorted(p.name for p in whole.iterdir())  # no temp file left
+    for name in ("train.jsonl", "dev.jsonl", "test.jsonl", "balanced-test.trees.jsonl"):
+        assert (data / name).read_bytes() == (whole / name).read_bytes()

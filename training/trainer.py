@@ -67,12 +67,13 @@ def _rows(path: Path, keys: tuple[str, ...]) -> list[dict[str, Any]]:
 
 
 def _check_data(data: Path) -> None:
-    for name in ("train.jsonl", "sft_train.jsonl", "balanced-dev.trees.jsonl"):
-        if not (data / name).is_file():
-            raise DataError(f"not a preference-data folder (no {name}); make one with `debate prefs`", file=str(data))
-    if not is_complete(data):
+    needed = ("train.jsonl", "sft_train.jsonl", "balanced-dev.trees.jsonl")
+    if any((data / name).exists() for name in needed) and not is_complete(data):
         raise DataError("`debate prefs` did not finish writing this folder (no complete card.json); "
                         "run it again", file=str(data))
+    for name in needed:
+        if not (data / name).is_file():
+            raise DataError(f"not a preference-data folder (no {name}); make one with `debate prefs`", file=str(data))
 
 
 def balanced_accuracy(model: Any, tokenizer: Any, dev_trees: Path, max_tokens: int) -> dict[str, float | None]:
