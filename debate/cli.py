@@ -97,7 +97,10 @@ def ask(
     q = _record(Question, {"text": "QUESTION", "context": "--context", "gold": "--gold"}, id="cli", text=question,
                 gold=gold or ["(no gold answer given)"], context=context, source="cli")
     params = _record(GenerationParams, {}, temperature=temperature, max_tokens=max_tokens, seed=seed)
-    persona_prompt(persona)
+    try:
+        persona_prompt(persona)
+    except UserError as exc:
+        raise UserError(exc.detail, field="--persona") from None
     model = load_model(spec, _option_pairs(option or []))
     if not gold and model.model_id.startswith("sim:"):
         raise UserError("a sim agent needs --gold: the answer it knows or not", field="--gold")

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.agent import Agent
 from agents.personas import persona_prompt
-from agents.registry import DEFAULT_MODEL, KINDS, check_option, check_spec, load_model, parse_spec
+from agents.registry import DEFAULT_MODEL, check_option, check_spec, load_model, parse_spec
 from debate.errors import ConfigError, UserError
 from debate.records import GenerationParams
 from protocols.base import Protocol
@@ -175,7 +175,10 @@ def _at(field: str, check: Callable[[], object]) -> None:
 def check_agent(name: str, agent: AgentConfig) -> None:
     """An agent's persona and model spec, checked without loading the model."""
     _at(f"agents.{name}.persona", lambda: persona_prompt(agent.persona))
-    kind = parse_spec(agent.model)[0] if agent.model.partition(":")[0] in KINDS else None
+    try:
+        kind = parse_spec(agent.model)[0]
+    except UserError:
+        kind = None  # a bad spec is reported below, at the model's line
     for key, value in agent.options.items():  # the options table's own lines, before the merged spec
         if kind is not None:
             _at(f"agents.{name}.options.{key}", lambda: check_option(kind, key, value))

@@ -155,10 +155,12 @@ class RunDir:
             raise DataError(f"unreadable run config ({type(exc).__name__}); not a run directory of this tool",
                             file=str(config_path)) from None
         if not isinstance(stored, dict) or stored.get("format") != RUN_FORMAT:
-            made_by_us = isinstance(stored, dict) and {"protocol", "agents"} <= stored.keys()
-            raise UserError("was made by an earlier version of this tool; delete it or choose another --out"
-                            if made_by_us else f"{CONFIG} is not a run config of this tool; not a run directory "
-                            "of this tool (nothing was changed)", file=str(self.path))
+            made_by_us = isinstance(stored, dict) and {"protocol", "agents"} <= stored.keys()  # before the mark
+            if made_by_us and self.overwrite:
+                return
+            raise UserError("was made by an earlier version of this tool; use --overwrite to start it again, or "
+                            "another --out" if made_by_us else f"{CONFIG} is not a run config of this tool; not a "
+                            "run directory of this tool (nothing was changed)", file=str(self.path))
         if self.overwrite:
             return
         changed = _first_difference(stored, {"format": RUN_FORMAT, **self.identity})
