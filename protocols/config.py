@@ -209,20 +209,25 @@ def validate(model: type[M], data: dict[str, Any], source: str, text: str | None
         return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = [str(p) for p in err["loc"] if str(p) not in PROTOCOLS]
+        loc = [str(p) for p in err["loc"]]
+        if loc[:1] == ["protocol"] and len(loc) > 1 and loc[1] in PROTOCOLS:
+            del loc[1]  # the union's tag (pydantic's path is protocol.debate.rounds), not a key
         message = "unknown key (not a setting)" if err["type"] == "extra_forbidden" else err["msg"]
         if err["type"] == "missing":
             message = "missing (required)"
-        raise ConfigError(message, file=source, line=_line_of(text, loc[-1]) if loc else None,
+        raise ConfigError(message, file=source, line=_line_of(text, loc) if loc else None,
                           field=".".join(loc) or None) from None
 
 
 def locate(exc: ConfigError, source: str, text: str | None) -> ConfigError:
     """The error placed at the line of its key, or of its section when the key is absent."""
-    parts = exc.field.split(".") if exc.field else []
-    # A quoted key may hold dots itself (`[agents.".."]`): try what follows the first part whole.
-    keys = [exc.field.split(".", 1)[1]] if len(parts) > 1 else []
-    line = next((n for key in [*keys, *reversed(parts)] if (n := _line_of(text, key)) is not None), None)
+    if not exc.field:
+        return ConfigError(exc.detail, file=source, line=None, field=None)
+    # A name may hold dots (`[agents.".."]`): the path is also tried with the rest as one key,
+    # and the reading that matches more of its path wins.
+    head, _, rest = exc.field.partition(".")
+    found = [_find(text, path) for path in (exc.field.split("."), [head, rest])]
+    line, _ = max(found, key=lambda f: f[1])
     return ConfigError(exc.detail, file=source, line=line, field=exc.field)
 
 
@@ -230,7 +235,7 @@ def parse_config(data: dict[str, Any], source: str = "<config>", text: str | Non
     kind = data.get("protocol", {}).get("kind") if isinstance(data.get("protocol"), dict) else None
     if isinstance(data.get("protocol"), dict) and kind not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {kind!r} (expected one of {', '.join(PROTOCOLS)})",
-                          file=source, line=_line_of(text, "kind"), field="protocol.kind")
+                          file=source, line=_line_of(text, ["protocol", "kind"]), field="protocol.kind")
     config = validate(RunConfig, data, source, text)
     try:
         _check_meaning(config)
@@ -276,12 +281,44 @@ def load_config(path: str | Path) -> RunConfig:
     return parse_config(data, str(path), text)
 
 
-def _line_of(text: str | None, key: str) -> int | None:
-    """The first line that sets `key` (TOML parsers do not report where a value came from)."""
-    if text is None or not key:
-        return None
-    if not re.fullmatch(r"[\w-]+", key):  # only a quoted key can hold it: `[agents.".."]`, `"a b" = 1`
-        pattern = re.compile(rf"^\s*(\[+\s*)?[\w.\"'-]*[\"']{re.escape(key)}[\"']")
-    else:
-        pattern = re.compile(rf"^\s*(\[+\s*)?[\w.\"-]*\b{re.escape(key)}\b")
-    return next((i for i, line in enumerate(text.splitlines(), 1) if pattern.match(line)), None)
+_KEY_PART = re.compile(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|([A-Za-z0-9_-]+)')
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_ASSIGNMENT = re.compile(r"^\s*((?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|[A-Za-z0-9_-]+))*)\s*=")
+
+
+def _key_parts(text: str) -> list[str]:
+    return [next(g for g in match.groups() if g is not None) for match in _KEY_PART.finditer(text)]
+
+
+def _line_of(text: str | None, path: list[str]) -> int | None:
+    """The line that sets the key at `path`, or else the line of its nearest enclosing table."""
+    return _find(text, path)[0]
+
+
+def _find(text: str | None, path: list[str]) -> tuple[int | None, float]:
+    """(line, share of `path` matched) of the line that sets the key at `path`, or else of its
+    nearest enclosing table or key. TOML parsers do not report where a value came from, so the
+    text is scanned, following table headers, quoted keys and arrays of tables (the N-th
+    `[[protocol.levels]]` is `protocol.levels.N`)."""
+    if text is None or not path:
+        return None, 0.0
+    best, best_length = None, 0
+    table: list[str] = []
+    counts: dict[tuple[str, ...], int] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        assignment = None if header else _ASSIGNMENT.match(line)
+        if header:
+            table = _key_parts(header.group(2))
+            if header.group(1) == "[[":  # the next element of an array of tables
+                counts[tuple(table)] = counts.get(tuple(table), -1) + 1
+                table = [*table, str(counts[tuple(table)])]
+            here = table
+        elif assignment:
+            here = [*table, *_key_parts(assignment.group(1))]
+        else:
+            continue
+        length = next((k for k in range(min(len(here), len(path)), 0, -1) if here[:k] == path[:k]), 0)
+        if length > best_length:
+            best, best_length = number, length
+    return best, best_length / len(path)

@@ -87,8 +87,26 @@ def test_bad_configs_give_one_line_and_exit_2(tmp_path, text, expected):
     line = run.stderr.strip()
     assert line.startswith("error: ") and "\n" not in line and "Traceback" not in line, line
     assert expected in line, line
-    if "Farm" not in expected:  # Farm questions are checked as they are read, once the run has begun
-        assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists()  # every input is checked before the run directory is made
+
+
+@pytest.mark.parametrize("text,expected", [
+    # The key of the agent at fault, not the first agent's key of that name.
+    ('[protocol]\nkind = "debate"\n[agents.A]\nmodel = "sim:strong"\n[agents.B]\nmodel = "nothing"\n',
+     "run.toml:6: field 'agents.B.model'"),
+    # An agent named like a protocol keeps its name in the field.
+    ('[protocol]\nkind = "debate"\norder = ["tree", "B"]\n[agents.tree]\nmodel = "sim:strong"\ntemperature = -1\n'
+     '[agents.B]\nmodel = "sim:weak"\n', "run.toml:6: field 'agents.tree.temperature'"),
+    # The key of the table at fault in an array of tables.
+    ('[protocol]\nkind = "tree"\n[[protocol.levels]]\nspeaker = "A"\npersonas = ["neutral"]\n[[protocol.levels]]\n'
+     'speaker = "B"\npersonas = ["sly"]\n' + SIM, "run.toml:8: field 'protocol.levels.1.personas'"),
+    ('[protocol]\nkind = "debate"\n[agents.A]\nmodel = "openai:m"\noptions = {base_url = "http://127.0.0.1:9/v1"}\n'
+     '[agents.B]\nmodel = "sim:weak"\n[agents.B.options]\naccuracy = 2\n', "run.toml:9: field 'agents.B.options.accuracy'"),
+])
+def test_config_errors_name_the_line_of_the_key_at_fault(tmp_path, text, expected):
+    run = debate("run", str(write(tmp_path, text)), "--out", str(tmp_path / "out"), "--no-progress")
+    assert run.returncode == 2 and f"error: {tmp_path / 'run.toml'}" in run.stderr, run.stderr
+    assert expected in run.stderr, run.stderr
 
 
 def test_a_malformed_question_file_names_its_line(tmp_path):
