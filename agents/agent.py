@@ -44,7 +44,8 @@ class Agent:
         """
         persona = persona or self.persona
         messages = chat_messages(persona_prompt(persona, self.task_prompt), self.question_message(question), history)
-        return ChatRequest(messages=messages, params=self.params.with_seed(seed if seed is not None else self.params.seed),
+        return ChatRequest(messages=messages,
+                           params=self.params.with_seed(seed if seed is not None else self.params.seed),
                            question=question, persona=persona)
 
 

@@ -31,10 +31,10 @@ class ChatModel(abc.ABC):
         """`generate` for callers without an event loop (scripts, the CLI)."""
         return asyncio.run(self.generate(requests))
 
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: B027 - a default that does nothing
         """Fail fast, with an EndpointError, if the model cannot be reached (before a run starts)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a default that does nothing
         """Release servers, engines or memory the model holds. Safe to call twice."""
 
     def __repr__(self) -> str:

@@ -80,7 +80,7 @@ class HFChatModel(ChatModel):
             raise EndpointError(f"unknown dtype '{dtype}' (e.g. float32, bfloat16, float16)") from None
         try:
             tokenizer = AutoTokenizer.from_pretrained(folder)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype).to(device).eval()
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch_dtype).to(device).eval()  # type: ignore[arg-type]  # transformers types .to() for a dtype
         except (OSError, ValueError) as exc:
             raise EndpointError(f"cannot load the model: {str(exc).splitlines()[0]}", file=str(folder)) from None
         self._setup(model, tokenizer, device, max_batch_size, f"hf:{folder}")

@@ -133,11 +133,11 @@ class OpenAIChatModel(ChatModel):
             # httpx's timeout bounds each read; this bounds the attempt, against a server that trickles.
             response = await asyncio.wait_for(
                 client.post("/chat/completions", body=body, cast_to=object, options=_OPTIONS), self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise _Retryable(f"timeout: no complete response within {self.timeout:g} s") from None
         except openai.APIStatusError as exc:
             if exc.status_code in _RETRYABLE_STATUS:
-                raise _Retryable(f"HTTP {exc.status_code}", _seconds(exc.response.headers.get("retry-after")))
+                raise _Retryable(f"HTTP {exc.status_code}", _seconds(exc.response.headers.get("retry-after"))) from exc
             raise
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
             raise _Retryable(type(exc).__name__) from exc

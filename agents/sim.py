@@ -45,6 +45,7 @@ import struct
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from agents.base import ChatModel
 from debate.answers import read_answer
@@ -94,7 +95,7 @@ _SURE = ["Yes, I am sure: {a}.", "I have checked again, and it is {a}."]
 _CHALLENGE = ["Are you sure about that? I think you should reconsider your answer."]
 
 
-def _explain(error: dict) -> str:
+def _explain(error: ErrorDetails) -> str:
     """One line about a bad parameter, from its field's type and bounds (pydantic's own message
     names one bound and ends with a URL)."""
     name = str(error["loc"][0])

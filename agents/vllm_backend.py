@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 from pathlib import Path
 
 from agents.base import ChatModel
@@ -39,6 +40,7 @@ class VLLMChatModel(ChatModel):
         self.model_id = f"vllm:{folder}"
         # The SamplingParams arguments that constrain a reply to a JSON Schema, in this vLLM's API.
         from vllm import sampling_params as sp
+        self._constrain: Callable[[Any], dict[str, Any]] | None
         if hasattr(sp, "StructuredOutputsParams"):
             self._constrain = lambda schema: {"structured_outputs": sp.StructuredOutputsParams(json=schema)}
         elif hasattr(sp, "GuidedDecodingParams"):
@@ -49,7 +51,7 @@ class VLLMChatModel(ChatModel):
 
     def _sampling(self, request: ChatRequest):
         p = request.params
-        schema = self._constrain(p.json_schema) if p.json_schema is not None else {}
+        schema = self._constrain(p.json_schema) if self._constrain is not None and p.json_schema is not None else {}
         return self._vllm.SamplingParams(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
                                          seed=p.seed, stop=p.stop or None, n=1, **schema)
 

@@ -90,11 +90,13 @@ _ANSWER_LINE = re.compile(r"^\s*(?:short\s+)?answer\s*[:\-–—]\s*([^\n]*)", r
 _SPECIAL_CLAUSES: list[tuple[Special, re.Pattern[str]]] = [
     ("Agree", re.compile(
         r"^(?:i\s+)?(?:(?:now|fully|completely)\s+)?(?:agree|agreed|concur)(?:\s+with\s+(?:you|your answer|agent \w+|"
-        r"the other agent|that|this|them))?|^same as (?:yours|you|your answer|agent \w+|the other agent(?:'s)?(?: answer)?)|"
+        r"the other agent|that|this|them))?|^same as (?:yours|you|your answer|agent \w+|"
+        r"the other agent(?:'s)?(?: answer)?)|"
         r"^(?:i(?:'ll| will)?\s+)?(?:accept|go with|adopt|take) (?:yours|your answer|theirs|agent \w+'s answer)|"
         r"^(?:yours|your answer|the other agent's answer|agent \w+'s answer)$", re.IGNORECASE)),
     ("Disagree", re.compile(
-        r"^(?:i\s+)?(?:(?:still|respectfully|strongly)\s+)?disagree|^unchanged|^no change|^same as (?:before|my (?:previous|"
+        r"^(?:i\s+)?(?:(?:still|respectfully|strongly)\s+)?disagree|^unchanged|^no change|"
+        r"^same as (?:before|my (?:previous|"
         r"original|earlier|first|initial) answer)|^(?:my )?(?:original|previous|earlier|initial|first) answer|"
         r"^(?:i\s+)?(?:maintain|keep|stand by|stick with|stay with) my (?:answer|position|view|original answer)|"
         r"^(?:as|same as) (?:above|before|i said)", re.IGNORECASE)),
@@ -110,14 +112,16 @@ _LEAD_CUE = re.compile(
     r"that(?:'s| is) (?:right|correct))\s*[,;:.!—–-]+\s*)+", re.IGNORECASE)
 _LEAD_FILLER = re.compile(
     r"^(?:(?:i (?:think|believe|guess|would say|'d say|reckon|maintain)(?: that)?|i'd say|probably|definitely|"
-    r"certainly|clearly|surely|obviously|still|it(?:'s| is| was| must be| has to be| would be)|that(?:'s| is| would be)|"
+    r"certainly|clearly|surely|obviously|still|it(?:'s| is| was| must be| has to be| would be)|"
+    r"that(?:'s| is| would be)|"
     r"this is|the (?:correct |right |final )?answer (?:is|would be)|my answer (?:is|remains|stays)|answer is|"
     r"(?:is|remains|stays|would be|will be|is still)|i(?:'m| am) going with|i(?:'ll| will) (?:go|stick) with|"
     r"i (?:choose|pick|select))(?:\s*:\s*|\s+))+", re.IGNORECASE)
 _CUT = re.compile(r"\s*(?:;|\s[-–—]\s|—|–|\s\(|\(|\[|,?\s+(?:because|since|as it|as this|as the|which|who|due to|"
                   r"given that|so|thus|therefore|while|whereas|but|however|although|though)\b)", re.IGNORECASE)
 _NEGATED_TAIL = re.compile(r",?\s+(?:and\s+)?(?:not|rather than|instead of|as opposed to)\s+.*$", re.IGNORECASE)
-_NOT_X_BUT_Y = re.compile(r"^(?:it(?:'s| is| was)\s+)?not\s+.+?(?:,|;)?\s+(?:but|it(?:'s| is))\s+(?P<y>.+)$", re.IGNORECASE)
+_NOT_X_BUT_Y = re.compile(r"^(?:it(?:'s| is| was)\s+)?not\s+.+?(?:,|;)?\s+(?:but|it(?:'s| is))\s+(?P<y>.+)$",
+                          re.IGNORECASE)
 _ALTERNATIVES = re.compile(r"(?:either\s+)?(?:\S+\s+){0,3}\S+\s+or\s+(?:\S+\s*){1,4}", re.IGNORECASE)
 
 
@@ -254,11 +258,13 @@ _NO_LEAD = re.compile(r"^(?:no|nope|nah|false|absolutely not|certainly not|defin
 _REPLY_AGREE_LEAD = re.compile(r"^(?:correct|that(?:'s| is) (?:right|correct|true)|exactly|right|precisely|"
                                r"you(?:'re| are) (?:right|correct)|i agree|agreed)\b", re.IGNORECASE)
 _REPLY_DISAGREE_LEAD = re.compile(r"^(?:i don't think so|i do not think so|not at all|not really|incorrect|"
-                                  r"that(?:'s| is) (?:not right|not correct|incorrect|wrong)|i disagree)\b", re.IGNORECASE)
+                                  r"that(?:'s| is) (?:not right|not correct|incorrect|wrong)|i disagree)\b",
+                                  re.IGNORECASE)
 _SOLO_NO_LEAD = re.compile(r"^(?:i don't think so|i do not think so|incorrect)\b", re.IGNORECASE)
 _SOLO_YES_LEAD = re.compile(r"^(?:correct|that(?:'s| is) (?:right|correct|true)|right)\b", re.IGNORECASE)
 _BOTH = re.compile(r"^(?:yes and no|yes or no|both|neither|it depends)\b", re.IGNORECASE)
-_ANSWER_IS = re.compile(r"\banswer(?: to (?:this|that|the|your|my) question)?(?: is| would be)?\s*[:\-]?\s*\"?(yes|no|true|false)\b",
+_ANSWER_IS = re.compile(r"\banswer(?: to (?:this|that|the|your|my) question)?(?: is| would be)?"
+                        r"\s*[:\-]?\s*\"?(yes|no|true|false)\b",
                         re.IGNORECASE)
 
 
@@ -288,7 +294,8 @@ def _stance(text: str, question: Question) -> str | None:
     if _UNDECIDED.search(body):
         return None
     for start, end in sentences(body)[:2]:
-        first, *rest = re.split(r",?\s+\b(?:but|however|although|though|yet|while|whereas)\b|;", body[start:end], maxsplit=1)
+        first, *rest = re.split(r",?\s+\b(?:but|however|although|though|yet|while|whereas)\b|;", body[start:end],
+                                maxsplit=1)
         if body[start:end].rstrip().endswith("?"):
             return None  # the question asked back: no stance
         if words and len(content_words(first) & words) >= max(2, (len(words) + 2) // 3):

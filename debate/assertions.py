@@ -79,8 +79,10 @@ _NEGATION_AFTER = re.compile(
     re.IGNORECASE)
 _REPORTED_BEFORE = re.compile(
     r"(?:\byou(?:'ve| have)? (?:said|say|claim(?:ed)?|think|thought|believe[d]?|suggest(?:ed)?|mention(?:ed)?|"
-    r"argue[d]?|propose[d]?|answered|picked|chose|went with|state[d]?)|\byour (?:answer|claim|suggestion)(?: of| is| was)?|"
-    r"\bagent \w+(?:'s answer)?(?: says| said| claims| claimed| thinks| believes| suggests| suggested| answered| proposed| argues)?|"
+    r"argue[d]?|propose[d]?|answered|picked|chose|went with|state[d]?)|"
+    r"\byour (?:answer|claim|suggestion)(?: of| is| was)?|"
+    r"\bagent \w+(?:'s answer)?(?: says| said| claims| claimed| thinks| believes| suggests| suggested| answered"
+    r"| proposed| argues)?|"
     r"\bthe other agent(?:'s answer)?(?: says| said| claims| thinks| believes| suggests| answered)?|"
     r"\b(?:some|many|most) (?:people )?(?:say|think|believe|assume)|\bwhile (?:it is|it's) true that|"
     r"\b(?:often|commonly|widely|popularly) (?:thought|believed|assumed|said)(?: to be)?|\bmistaken for|"
@@ -98,9 +100,10 @@ _RETRACTION = re.compile(
     r"on reflection|i was wrong|my mistake|let me correct|correcting myself)\b|(?:—|–|--|\.|,|;)\s*no\b[,.!;—–-]",
     re.IGNORECASE)
 _FRAME_BEFORE = re.compile(
-    r"(?:\b(?:the |my )?(?:correct |right |final |true |real |actual )?answer(?: here)?(?: is| would be| must be| should be"
-    r"| remains| stays| is still)?|\bit(?:'s| is| was| must be| has to be| should be| would be)(?: definitely| indeed| actually"
-    r"| clearly| certainly| still| really)?|\bi (?:think|believe|guess|reckon|suspect|maintain|insist)(?: that)?"
+    r"(?:\b(?:the |my )?(?:correct |right |final |true |real |actual )?answer(?: here)?(?: is| would be| must be"
+    r"| should be| remains| stays| is still)?|\bit(?:'s| is| was| must be| has to be| should be| would be)"
+    r"(?: definitely| indeed| actually| clearly| certainly| still| really)?|"
+    r"\bi (?:think|believe|guess|reckon|suspect|maintain|insist)(?: that)?"
     r"(?: it(?:'s| is| was))?|\bi(?:'d| would) (?:say|go with|guess)|\bi(?:'m| am) (?:going|sticking|staying) with|"
     r"\bi(?:'ll| will) (?:go|stick|stay) with|\bstick(?:ing)? with|\bi (?:choose|pick|select)|\bmust be|"
     r"\b(?:is|was) (?:indeed|definitely|actually|certainly|clearly|in fact)|\bwe agree (?:on|that it is)|"
@@ -110,7 +113,8 @@ _FRAME_BEFORE = re.compile(
     r"[\s:,\"']*(?:(?:that|the|a|an)\s+)?$", re.IGNORECASE)
 
 _AGREE = re.compile(
-    r"\b(?:i (?:now |fully |completely |do )?agree|agreed|i concur|you(?:'re| are) (?:absolutely |completely )?(?:right|correct)|"
+    r"\b(?:i (?:now |fully |completely |do )?agree|agreed|i concur|"
+    r"you(?:'re| are) (?:absolutely |completely )?(?:right|correct)|"
     r"i stand corrected|i concede|you(?:'ve| have) convinced me|convinced me|i accept (?:your|that|it)|"
     r"i(?:'ll| will) (?:go|change my answer) (?:with|to) (?:yours|your)|same as (?:yours|you|your answer|agent \w+)|"
     r"i change my answer|i(?:'ll| will) change my answer|i was wrong|my mistake|i(?:'ll| will) adopt|"
@@ -120,7 +124,8 @@ _WEAK_AGREE = re.compile(r"\b(?:good point|fair point|fair enough|makes sense|va
 _DISAGREE = re.compile(
     r"\b(?:i (?:respectfully |strongly |still |must )?disagree|(?:i )?(?:don't|do not|can't|cannot) agree|"
     r"you(?:'re| are) (?:wrong|mistaken|incorrect)|that(?:'s| is) (?:not (?:right|correct|true)|incorrect|wrong)|"
-    r"i (?:still )?stand by|i (?:still )?(?:think|believe) (?:i(?:'m| am) right|my answer)|stick(?:ing)? (?:with|to) my|"
+    r"i (?:still )?stand by|i (?:still )?(?:think|believe) (?:i(?:'m| am) right|my answer)|"
+    r"stick(?:ing)? (?:with|to) my|"
     r"i(?:'ll| will) stick|i (?:still )?maintain|keep(?:ing)? my (?:answer|view|position|original)|"
     r"hold(?:ing)? (?:my|to my) (?:view|position|ground|answer)|still hold|not convinced|unconvinced|"
     r"my answer (?:remains|stays|is unchanged|hasn't changed|has not changed|doesn't change|does not change)|"
@@ -345,9 +350,11 @@ _OPEN_FRAMES = [
     re.compile(r"\b(?:the |my )?(?:correct |right |final |true )?answer(?: to (?:this|that|the|your|my) question"
                r"(?: about [\w' -]{1,40}?)?)?"
                r"(?: is| would be| must be| should be| remains| is still|\s*:)\s*:?\s*", re.IGNORECASE),
-    re.compile(r"(?:^|(?<=[.!?,;:]\s)|(?<=\n)|(?<=\bbut\s)|(?<=\band\s))\s*(?:i (?:think|believe|guess|reckon|suspect|maintain)"
+    re.compile(r"(?:^|(?<=[.!?,;:]\s)|(?<=\n)|(?<=\bbut\s)|(?<=\band\s))\s*"
+               r"(?:i (?:think|believe|guess|reckon|suspect|maintain)"
                r"(?: that)?(?: it(?:'s| is| was))?|i(?:'d| would) (?:say|go with)|i(?:'m| am) (?:going|sticking) with|"
-               r"i(?:'ll| will) (?:go|stick) with|it(?:'s| is| was| must be)(?: definitely| indeed| actually| clearly)?)\s+",
+               r"i(?:'ll| will) (?:go|stick) with|it(?:'s| is| was| must be)"
+               r"(?: definitely| indeed| actually| clearly)?)\s+",
                re.IGNORECASE),
 ]
 _OPEN_END = re.compile(r"\s*(?:[.;:!?\n(\[]|,|\s-\s|\s—|—|\s–\s|\b(?:and|but|which|who|because|since|as|with|so|"

@@ -13,7 +13,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -51,7 +51,7 @@ app = typer.Typer(help="Multi-agent debate and Persuasion-Balanced Training for 
                   add_completion=False, pretty_exceptions_enable=False)
 # User data (questions, ids, paths, specs) is printed as text, never read as markup or emoji codes.
 # Logs and pipes get wide tables instead of rich's 80-column default.
-_PLAIN = {"markup": False, "emoji": False, "highlight": False}
+_PLAIN: dict[str, Any] = {"markup": False, "emoji": False, "highlight": False}
 console = Console(**_PLAIN) if sys.stdout.isatty() else Console(width=160, **_PLAIN)
 err_console = Console(stderr=True, **_PLAIN)
 
@@ -83,12 +83,12 @@ def ask(
     spec: Annotated[str, typer.Argument(help="Model spec, e.g. gguf:smollm2, sim:strong, openai:MODEL, hf:PATH.")],
     question: Annotated[str, typer.Argument(help="The question to ask.")],
     persona: Annotated[str, typer.Option(help="Persona prompt to use.")] = "neutral",
-    context: Annotated[Optional[str], typer.Option(help="A background passage shown with the question.")] = None,
-    gold: Annotated[Optional[list[str]], typer.Option(help="Gold answer(s): grade the reply.")] = None,
+    context: Annotated[str | None, typer.Option(help="A background passage shown with the question.")] = None,
+    gold: Annotated[list[str] | None, typer.Option(help="Gold answer(s): grade the reply.")] = None,
     temperature: Annotated[float, typer.Option(min=0.0)] = 0.0,
     max_tokens: Annotated[int, typer.Option(min=1)] = 80,
-    seed: Annotated[Optional[int], typer.Option()] = None,
-    option: Annotated[Optional[list[str]], typer.Option("--option", "-o",
+    seed: Annotated[int | None, typer.Option()] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", "-o",
                                                          help="Backend option KEY=VALUE (repeatable).")] = None,
 ) -> None:
     """Put one question to one model and show the reply, the answer read from it, and usage."""
@@ -145,7 +145,7 @@ def questions(
 def demo(
     model: Annotated[str, typer.Option(help="Model spec.")] = DEFAULT_MODEL,
     source: Annotated[str, typer.Option("--questions", help="Question source.")] = "sample:open",
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Use the first N questions.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Use the first N questions.")] = None,
     out: Annotated[Path, typer.Option(help="Folder for the results.")] = Path("runs/demo"),
     max_tokens: Annotated[int, typer.Option(min=1)] = 48,
 ) -> None:
@@ -198,7 +198,7 @@ def _summary_table(title: str, summary: dict[str, object]) -> Table:
     return table
 
 
-def _execute(config: RunConfig, out: Optional[Path], overwrite: bool, progress: bool) -> None:
+def _execute(config: RunConfig, out: Path | None, overwrite: bool, progress: bool) -> None:
     target = out or Path(config.out or f"runs/{config.protocol.kind}")
     result = execute(config, target, overwrite=overwrite, console=err_console, progress=progress)
     stats = result.stats
@@ -214,12 +214,13 @@ def _execute(config: RunConfig, out: Optional[Path], overwrite: bool, progress: 
 
 @app.command()
 def run(
-    config_file: Annotated[Path, typer.Argument(metavar="CONFIG", help="A TOML run config (see experiments/configs/).")],
-    out: Annotated[Optional[Path], typer.Option(help="Run directory (default: the config's `out`).")] = None,
-    source: Annotated[Optional[str], typer.Option("--questions", help="Override `questions`.")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Override `limit`.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Override `seed`.")] = None,
-    window: Annotated[Optional[int], typer.Option(min=1, help="Override `window` (dialogues in flight).")] = None,
+    config_file: Annotated[Path, typer.Argument(metavar="CONFIG",
+                                                help="A TOML run config (see experiments/configs/).")],
+    out: Annotated[Path | None, typer.Option(help="Run directory (default: the config's `out`).")] = None,
+    source: Annotated[str | None, typer.Option("--questions", help="Override `questions`.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Override `limit`.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override `seed`.")] = None,
+    window: Annotated[int | None, typer.Option(min=1, help="Override `window` (dialogues in flight).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Start the run directory afresh instead of resuming.")] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
@@ -238,11 +239,11 @@ def tree(
     a: Annotated[str, typer.Option("--a", help="Model spec of agent A (speaks first).")] = DEFAULT_MODEL,
     b: Annotated[str, typer.Option("--b", help="Model spec of agent B.")] = DEFAULT_MODEL,
     source: Annotated[str, typer.Option("--questions", help="Question source.")] = "sample:open",
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Use the first N questions.")] = 10,
+    limit: Annotated[int | None, typer.Option(min=1, help="Use the first N questions.")] = 10,
     temperature: Annotated[float, typer.Option(min=0.0)] = 0.7,
     max_tokens: Annotated[int, typer.Option(min=1)] = 80,
     seed: Annotated[int, typer.Option()] = 0,
-    informed: Annotated[Optional[list[str]], typer.Option(help="Agent (A or B) that sees the questions' "
+    informed: Annotated[list[str] | None, typer.Option(help="Agent (A or B) that sees the questions' "
                                                                "context passages; repeatable.")] = None,
     reader: Annotated[str, typer.Option(help="Answer reader: default, final-line, yes-no, option, "
                                               "candidates or llm:SPEC.")] = "default",
@@ -264,7 +265,7 @@ def tree(
 
 #: The main job's agents: SmolLM2 with and without a background passage (a real strength gap),
 #: or simulated strong and weak agents (instant).
-PAIRING_BACKENDS = {
+PAIRING_BACKENDS: dict[str, dict[str, dict[str, Any]]] = {
     "gguf": {"informed": {"model": DEFAULT_MODEL, "informed": True, "max_tokens": 48},
              "uninformed": {"model": DEFAULT_MODEL, "max_tokens": 48}},
     "sim": {"strong": {"model": "sim:strong"}, "weak": {"model": "sim:weak"}},
@@ -273,15 +274,15 @@ PAIRING_BACKENDS = {
 
 @app.command()
 def pairing(
-    config_file: Annotated[Optional[Path], typer.Argument(metavar="[CONFIG]", help="A TOML pairing config "
-                                                          "(agents, questions, ...); see experiments/configs/.")] = None,
-    agents: Annotated[Optional[list[str]], typer.Option("--agents", help="Agent model specs (two or more); "
+    config_file: Annotated[Path | None, typer.Argument(metavar="[CONFIG]", help="A TOML pairing config (agents, "
+                                                          "questions, ...); see experiments/configs/.")] = None,
+    agents: Annotated[list[str] | None, typer.Option("--agents", help="Agent model specs (two or more); "
                                                         "repeat the option.")] = None,
     backend: Annotated[str, typer.Option(help="Without CONFIG or --agents: 'gguf' (SmolLM2 informed vs "
                                               "uninformed) or 'sim' (simulated strong vs weak).")] = "gguf",
-    source: Annotated[Optional[str], typer.Option("--questions", help="Question source.")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Use the first N questions.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Run seed (and the bootstrap's).")] = None,
+    source: Annotated[str | None, typer.Option("--questions", help="Question source.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Use the first N questions.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Run seed (and the bootstrap's).")] = None,
     out: Annotated[Path, typer.Option(help="Experiment folder (one run directory per order, the report, "
                                            "the plot).")] = Path("runs/pairing"),
     overwrite: Annotated[bool, typer.Option(help="Start afresh instead of resuming.")] = False,
@@ -298,7 +299,7 @@ def pairing(
             # Names become folder names: from the spec's target, with only the characters names allow.
             names = [f"a{i}:{re.sub(r'[^A-Za-z0-9_.:+=]+', '_', spec.split('?')[0].split('/')[-1])[:48]}"
                      for i, spec in enumerate(agents, 1)]
-            chosen = {name: {"model": spec} for name, spec in zip(names, agents)}
+            chosen: dict[str, dict[str, Any]] = {name: {"model": spec} for name, spec in zip(names, agents)}
         elif backend in PAIRING_BACKENDS:
             chosen = PAIRING_BACKENDS[backend]
         else:
@@ -322,17 +323,17 @@ def pairing(
 @app.command(name="eval")
 def evaluate(
     evaluation: Annotated[str, typer.Argument(metavar="EVALUATION", help="farm, ays or balanced.")],
-    models: Annotated[Optional[list[str]], typer.Option("--models", help="Model spec to evaluate; repeat the "
+    models: Annotated[list[str] | None, typer.Option("--models", help="Model spec to evaluate; repeat the "
                                                         "option to compare several.")] = None,
-    source: Annotated[Optional[str], typer.Option("--questions", help="ays: a question source (default "
+    source: Annotated[str | None, typer.Option("--questions", help="ays: a question source (default "
                                                   "sample:open); farm: the Farm folder; balanced: the split "
                                                   "(a trees JSONL file).")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Use the first N questions (farm: per subset).")] = None,
-    appeal: Annotated[Optional[str], typer.Option(help="farm: logical (default), credibility or emotional "
+    limit: Annotated[int | None, typer.Option(min=1, help="Use the first N questions (farm: per subset).")] = None,
+    appeal: Annotated[str | None, typer.Option(help="farm: logical (default), credibility or emotional "
                                                        "appeals.")] = None,
     max_tokens: Annotated[int, typer.Option(min=1)] = 64,
     seed: Annotated[int, typer.Option()] = 0,
-    out: Annotated[Optional[Path], typer.Option(help="Folder (default runs/eval-EVALUATION).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder (default runs/eval-EVALUATION).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Start afresh instead of resuming.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
@@ -376,9 +377,9 @@ def prefs(
                                                        "(the reference's rule); --no-persuasion-only also labels "
                                                        "replies to the other agent's independent answer.")] = True,
     seed: Annotated[int, typer.Option(help="Seed of the split and of the trimming.")] = 0,
-    formats: Annotated[Optional[list[str]], typer.Option("--format", help="jsonl (always), parquet, hf; "
+    formats: Annotated[list[str] | None, typer.Option("--format", help="jsonl (always), parquet, hf; "
                                                          "repeatable.")] = None,
-    judge: Annotated[Optional[str], typer.Option(help="Model spec of a judge that must confirm each label "
+    judge: Annotated[str | None, typer.Option(help="Model spec of a judge that must confirm each label "
                                                       "(the chosen and rejected replies' agree / disagree "
                                                       "stance); unconfirmed pairs lose their label.")] = None,
 ) -> None:
@@ -453,16 +454,16 @@ def convert(
 @app.command()
 def pbt(
     out: Annotated[Path, typer.Option(help="Experiment folder (every stage resumes from it).")] = Path("runs/pbt"),
-    limit: Annotated[Optional[int], typer.Option(min=1, help="Use the first N training questions (default: "
+    limit: Annotated[int | None, typer.Option(min=1, help="Use the first N training questions (default: "
                                                  "all 240 of sample-train).")] = None,
     passes: Annotated[int, typer.Option(min=1, help="Tree passes over the questions, each with its own seed "
                                         "(more pairs; about 35 min per pass for 240 questions on 2 cores).")] = 1,
     sft_steps: Annotated[int, typer.Option(min=0)] = 30,
     dpo_steps: Annotated[int, typer.Option(min=1)] = 20,
     save_steps: Annotated[int, typer.Option(min=1, help="Score balanced accuracy on dev every N DPO steps.")] = 10,
-    eval_limit: Annotated[Optional[int], typer.Option(min=1, help="'Are you sure?' on the first N sample "
+    eval_limit: Annotated[int | None, typer.Option(min=1, help="'Are you sure?' on the first N sample "
                                                       "open questions (default: all).")] = None,
-    farm: Annotated[Optional[Path], typer.Option(help="The Farm folder (default: $DEBATE_FARM_DIR or "
+    farm: Annotated[Path | None, typer.Option(help="The Farm folder (default: $DEBATE_FARM_DIR or "
                                                  "../shared/data/farm; skipped when absent).")] = None,
     farm_limit: Annotated[int, typer.Option(min=1, help="Farm questions per subset.")] = 25,
     seed: Annotated[int, typer.Option()] = 0,
@@ -499,9 +500,9 @@ def pbt(
 @app.command()
 def show(
     trees_file: Annotated[Path, typer.Argument(metavar="TREES", help="A JSONL file of dialogue trees (trees.jsonl).")],
-    tree_id: Annotated[Optional[str], typer.Option("--tree", help="The id of the tree to show.")] = None,
-    index: Annotated[Optional[int], typer.Option(min=0, help="The position of the tree to show (from 0).")] = None,
-    png: Annotated[Optional[Path], typer.Option(help="Also save a picture of the tree here.")] = None,
+    tree_id: Annotated[str | None, typer.Option("--tree", help="The id of the tree to show.")] = None,
+    index: Annotated[int | None, typer.Option(min=0, help="The position of the tree to show (from 0).")] = None,
+    png: Annotated[Path | None, typer.Option(help="Also save a picture of the tree here.")] = None,
     force: Annotated[bool, typer.Option(help="Let --png replace an existing file that is not a PNG.")] = False,
 ) -> None:
     """Show one dialogue tree in the terminal, coloured by correctness (first tree by default)."""

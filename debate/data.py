@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from debate.errors import DataError
 from debate.grading import normalize
@@ -23,12 +24,12 @@ SAMPLE_SET = "sample"
 TRAIN_SET = "sample-train"
 
 
-def _field_of(error: dict[str, Any]) -> str:
+def _field_of(error: ErrorDetails) -> str:
     loc = [str(p) for p in error.get("loc", ())]
     return ".".join(loc) if loc else "(record)"
 
 
-def _explain(error: dict[str, Any]) -> str:
+def _explain(error: ErrorDetails) -> str:
     kind = error.get("type", "")
     if kind == "missing":
         return "missing (required)"
@@ -97,10 +98,10 @@ def _farm_question(subset: str, index: int, obj: dict[str, Any]) -> Question:
     }
     qid = f"farm-{subset}-{index:04d}"
     if subset == "boolq":
-        gold = "yes" if obj["answer"] else "no"
+        answer = "yes" if obj["answer"] else "no"
         metadata["passage"] = obj.get("source", "")
-        return Question(id=qid, text=obj["question"], gold=[gold], kind="yes-no",
-                        wrong_answers=["no" if gold == "yes" else "yes"], source="farm", metadata=metadata)
+        return Question(id=qid, text=obj["question"], gold=[answer], kind="yes-no",
+                        wrong_answers=["no" if answer == "yes" else "yes"], source="farm", metadata=metadata)
     # NQ1, NQ2, TruthfulQA: options scored 1 = correct, 0 = wrong, 2 = the planted distractor.
     mcq = adv["mcq"]
     options = [m["text"] for m in mcq]

@@ -191,7 +191,8 @@ def save_png(tree: DialogueTree, path: str | Path, *, dpi: int = 150) -> Path:
         ax.plot([x0, x1], [y0, y1], color="#888888", linewidth=0.8, zorder=1)
     box = dict(boxstyle="round,pad=0.3", linewidth=0.8)
     ax.text(*pos[ROOT], f"{_short(tree.tree_id, 22)}\ngold: {_short(tree.question.gold[0], 16)}",
-            ha="center", va="center", fontsize=7, zorder=2, bbox={**box, "facecolor": "#bbdefb", "edgecolor": "#555555"})
+            ha="center", va="center", fontsize=7, zorder=2,
+            bbox={**box, "facecolor": "#bbdefb", "edgecolor": "#555555"})
     for node in tree.nodes():
         turn = tree.turn(node)
         marker, _, colour = answer_status(tree, node)
@@ -250,7 +251,7 @@ def select_tree(trees_path: str | Path, tree_id: str | None = None, index: int |
     if index is not None:
         raise DataError(f"tree index {index} is out of range: the file holds {len(ids)} trees", file=source)
     few = ", ".join(ids[:5]) + (f", … ({len(ids)} in all)" if len(ids) > 5 else "")
-    raise DataError(f"no tree with id '{one_line(tree_id)}' (available: {few})", file=source)
+    raise DataError(f"no tree with id '{one_line(str(tree_id))}' (available: {few})", file=source)
 
 
 # ---------------------------------------------------------------- exporting

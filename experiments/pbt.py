@@ -36,8 +36,9 @@ from debate.storage import atomic_write_json, atomic_write_jsonl, atomic_write_t
 from experiments.evaluations import farm_questions, figures, run_evaluation
 from protocols.config import parse_config
 from protocols.run import execute
+from training.datasets import Condition
 
-CONDITIONS = ("accept", "resist", "balanced")
+CONDITIONS: tuple[Condition, ...] = ("accept", "resist", "balanced")
 NAMES = {"base": "base", "accept": "accept-only", "resist": "resist-only", "balanced": "PBT (balanced)"}
 
 

@@ -59,7 +59,7 @@ class Protocol(abc.ABC):
     def agents(self) -> tuple[str, ...]:
         """The agent names whose turns a model writes (each needs an agent in the run)."""
 
-    def check(self, item: Any) -> None:
+    def check(self, item: Any) -> None:  # noqa: B027 - a default that accepts everything
         """Refuse an input this protocol cannot run (a DataError), before anything is written."""
 
     def new_tree(self, question: Question) -> DialogueTree:

@@ -24,13 +24,14 @@ found, and the field.
 
 from __future__ import annotations
 
+import functools
 import re
 import stat
 import sys
 import tomllib
 from pathlib import Path
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar, Union
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -137,7 +138,7 @@ class ReplayConfig(_Strict):
         return Replay(self.agent, speaker=self.speaker)
 
 
-ProtocolConfig = Annotated[Union[DebateConfig, TreeConfig, ChallengeConfig, MisinformationConfig, ReplayConfig],
+ProtocolConfig = Annotated[DebateConfig | TreeConfig | ChallengeConfig | MisinformationConfig | ReplayConfig,
                            Field(discriminator="kind")]
 PROTOCOLS = ("debate", "tree", "challenge", "misinformation", "replay")
 
@@ -181,7 +182,7 @@ def check_agent(name: str, agent: AgentConfig) -> None:
         kind = None  # a bad spec is reported below, at the model's line
     for key, value in agent.options.items():  # the options table's own lines, before the merged spec
         if kind is not None:
-            _at(f"agents.{name}.options.{key}", lambda: check_option(kind, key, value))
+            _at(f"agents.{name}.options.{key}", functools.partial(check_option, kind, key, value))
     _at(f"agents.{name}.model", lambda: check_spec(agent.model, agent.options))
 
 
@@ -219,7 +220,7 @@ def validate(model: type[M], data: dict[str, Any], source: str, text: str | None
                           field=".".join(loc) or None) from None
 
 
-def locate(exc: ConfigError, source: str, text: str | None) -> ConfigError:
+def locate(exc: UserError, source: str, text: str | None) -> ConfigError:
     """The error placed at the line of its key, or of its section when the key is absent."""
     if not exc.field:
         return ConfigError(exc.detail, file=source, line=None, field=None)
@@ -283,7 +284,8 @@ def load_config(path: str | Path) -> RunConfig:
 
 _KEY_PART = re.compile(r'"((?:[^"\\]|\\.)*)"|\'([^\']*)\'|([A-Za-z0-9_-]+)')
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_ASSIGNMENT = re.compile(r"^\s*((?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|[A-Za-z0-9_-]+))*)\s*=")
+_ASSIGNMENT = re.compile(r"^\s*((?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|[A-Za-z0-9_-]+)"
+                         r"(?:\s*\.\s*(?:\"(?:[^\"\\]|\\.)*\"|'[^']*'|[A-Za-z0-9_-]+))*)\s*=")
 
 
 def _key_parts(text: str) -> list[str]:

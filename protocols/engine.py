@@ -124,8 +124,9 @@ class Engine:
         self._models: dict[int, ChatModel] = {}
         for agent in self.agents.values():
             if id(agent.model) not in self._models:
-                wrap = cache is not None and not agent.model.model_id.startswith("sim:")
-                self._models[id(agent.model)] = CachedChatModel(agent.model, cache) if wrap else agent.model
+                wrap = not agent.model.model_id.startswith("sim:")
+                self._models[id(agent.model)] = CachedChatModel(agent.model, cache) if wrap and cache is not None \
+                    else agent.model
         if cache is not None and isinstance(self.reader, LLMExtractor):
             self.reader.model = CachedChatModel(self.reader.model, cache)
         self.stats = RunStats()
@@ -234,7 +235,7 @@ class Engine:
             by_model.setdefault(id(agent.model), []).append(job)
 
         async def call(model_key: int, batch: list[_Job]) -> None:
-            replies = await self._models[model_key].generate([job.request for job in batch])
+            replies = await self._models[model_key].generate([job.request for job in batch if job.request is not None])
             for job, reply in zip(batch, replies, strict=True):
                 job.reply = reply
 
@@ -245,7 +246,8 @@ class Engine:
             self.stats.retries += job.reply.retries
             self.stats.usage = self.stats.usage + job.reply.usage
             if not job.reply.ok and job.open.failed is None:
-                job.open.failed = f"node {job.node} ({job.spec.speaker}, {job.reply.model or 'model'}): {job.reply.error}"
+                job.open.failed = (f"node {job.node} ({job.spec.speaker}, {job.reply.model or 'model'}): "
+                                   f"{job.reply.error}")
 
     async def _read(self, jobs: Sequence[_Job]) -> None:
         items = []
@@ -260,6 +262,7 @@ class Engine:
             candidates = known[key]
             job.seen = self._seen_other(tree, job.spec)
             model = self._models[id(self.agents[job.spec.agent or job.spec.speaker].model)]
+            assert job.reply is not None  # only answered jobs are read
             items.append(ReadItem(job.reply.text, tree.question, candidates, replying=job.seen is not None,
                                   request=job.request, model=model))
         for job, read in zip(jobs, await self.reader.read_many(items), strict=True):
@@ -272,7 +275,7 @@ class Engine:
         if spec.scripted:
             if spec.answer is not None:
                 answers[spec.speaker] = spec.answer
-            return Turn(speaker=spec.speaker, persona=spec.persona or "neutral", text=spec.text,
+            return Turn(speaker=spec.speaker, persona=spec.persona or "neutral", text=spec.text or "",
                         answers=answers, tag=spec.tag or "scripted")
         reply, request = job.reply, job.request
         assert reply is not None and request is not None

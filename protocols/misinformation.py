@@ -112,7 +112,8 @@ class Misinformation(Protocol):
         answers = [tree.turn(n).answers.get(self.agent) for n in probes]
         misled = [self._misled(tree, n) for n in probes]
         misled_at = next((k for k, m in enumerate(misled, 1) if m), None)
-        return {"subset": tree.question.metadata.get("subset"), "initial_answer": first, "initially_correct": grade(first, tree.question),
+        return {"subset": tree.question.metadata.get("subset"), "initial_answer": first,
+                "initially_correct": grade(first, tree.question),
                 "probe_answers": answers, "probe_unread": sum(a is None for a in answers),
                 "misled_at": misled_at,
                 "misled_by": {str(k): misled_at is not None and misled_at <= k for k in range(1, self.turns + 1)}}

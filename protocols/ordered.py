@@ -63,13 +63,14 @@ class OrderedDebate(Protocol):
         if in_opening or self.stop.reason(tree, node, self.order) is None:
             return [TurnSpec(node, self.order[spoken % len(self.order)], round=spoken // len(self.order))]
         if self.final == "judge":
+            assert self.judge is not None  # final = "judge" without a judge is refused when built
             return [TurnSpec(node, self.judge, persona="judge", round=self.rounds, tag="judge")]
         return []
 
     def outcome(self, tree: DialogueTree) -> dict[str, Any]:
         chain = [n for n in tree.path(max(tree.leaves(), key=len)) if tree.turn(n).tag != "judge"]
         last = tree.turn(chain[-1]).answers
-        first = {}
+        first: dict[str, str | None] = {}
         for node in chain:
             turn = tree.turn(node)
             first.setdefault(turn.speaker, turn.answers.get(turn.speaker))
@@ -87,7 +88,7 @@ class OrderedDebate(Protocol):
     def _team_answer(self, tree: DialogueTree, chain: list[str], last: dict[str, str | None]) -> str | None:
         if self.final == "judge":
             verdicts = [n for n in tree.leaves() if tree.turn(n).tag == "judge"]
-            return tree.turn(verdicts[0]).answers.get(self.judge) if verdicts else None
+            return tree.turn(verdicts[0]).answers.get(self.judge or "") if verdicts else None
         held = [last.get(name) for name in self.order if last.get(name) is not None]
         if self.final == "last":
             # The answer of the agent who spoke last (with "last" each agent's own answer is graded).

@@ -22,11 +22,12 @@ from agents.base import ChatModel
 from agents.registry import check_spec, load_model
 from debate.answers import (CandidateReader, FinalLineReader, OpenReader, OptionReader, ReaderChain, YesNoReader,
                             default_reader)
+from debate.answers import Reader as TextReader
 from debate.errors import ConfigError
-from debate.records import AnswerRead, ChatRequest, GenerationParams, Message, Question, Reply
+from debate.records import AnswerRead, ChatRequest, GenerationParams, Message, Question, Reply, Special
 
-RULES = {"final-line": FinalLineReader, "yes-no": YesNoReader, "option": OptionReader, "candidates": CandidateReader,
-         "open": OpenReader}
+RULES: dict[str, type[TextReader]] = {"final-line": FinalLineReader, "yes-no": YesNoReader, "option": OptionReader,
+                                      "candidates": CandidateReader, "open": OpenReader}
 READER_NAMES = ("default", *RULES, "probe", "llm:SPEC")
 
 
@@ -68,7 +69,7 @@ _SHOTS = [
     ("How many legs does a spider have?", "No, that is not correct, I stand by what I said.", "Disagree"),
     ("Which planet is largest?", "That is an interesting question to think about.", "NONE"),
 ]
-_SPECIAL = {"agree": "Agree", "disagree": "Disagree", "none": "NONE"}
+_SPECIAL: dict[str, Special] = {"agree": "Agree", "disagree": "Disagree", "none": "NONE"}
 
 
 class LLMExtractor:

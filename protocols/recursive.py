@@ -82,7 +82,8 @@ class RecursiveTree(Protocol):
             next_level = 0 if node == ROOT else tree.level(node) + 1
             if next_level >= len(self.levels):
                 continue
-            if node != ROOT and self.stop_on_agreement and agreed(tree.turn(node).answers, self.speakers, tree.question):
+            if (node != ROOT and self.stop_on_agreement
+                    and agreed(tree.turn(node).answers, self.speakers, tree.question)):
                 continue
             level = self.levels[next_level]
             specs += [TurnSpec(node, level.speaker, persona=p, round=self.round_of(next_level))
@@ -96,7 +97,7 @@ class RecursiveTree(Protocol):
         return {"turns": len(nodes), "leaves": len(tree.leaves()),
                 "per_level": {str(k): len(v) for k, v in tree.levels().items()},
                 "agreement_nodes": len(agreeing), "correct_answers": correct_answers,
-                "unread": sum(tree.turn(n).read is not None and tree.turn(n).read.answer is None for n in nodes)}
+                "unread": sum((read := tree.turn(n).read) is not None and read.answer is None for n in nodes)}
 
     def summarize(self, outcomes: Sequence[dict[str, Any]]) -> dict[str, Any]:
         turns = sum(o["turns"] for o in outcomes)

@@ -36,7 +36,7 @@ class Replay(Protocol):
         for node in self._starts(item):
             self._speaker(item, node)
 
-    def new_tree(self, item: DialogueTree) -> DialogueTree:
+    def new_tree(self, item: DialogueTree) -> DialogueTree:  # type: ignore[override]  # a stored tree, not a question
         self.check(item)
         item.metadata = {**item.metadata, "replayed_protocol": item.metadata.get("protocol"), "protocol": self.name}
         return item
@@ -47,7 +47,8 @@ class Replay(Protocol):
             return [ROOT]  # answer the question afresh (the speaker must then be named)
         if node is not None:
             if node not in tree.graph:
-                raise DataError(f"replay_node '{node}' is not a turn of tree '{tree.tree_id}'", field="metadata.replay_node")
+                raise DataError(f"replay_node '{node}' is not a turn of tree '{tree.tree_id}'",
+                                field="metadata.replay_node")
             return [node]
         return tree.leaves()
 
@@ -66,7 +67,8 @@ class Replay(Protocol):
     def due(self, tree: DialogueTree, new_nodes: Sequence[str]) -> list[TurnSpec]:
         if list(new_nodes) != [ROOT]:
             return []
-        return [TurnSpec(node, self._speaker(tree, node), agent=self.agent, tag="replay") for node in self._starts(tree)]
+        return [TurnSpec(node, self._speaker(tree, node), agent=self.agent, tag="replay")
+                for node in self._starts(tree)]
 
     def outcome(self, tree: DialogueTree) -> dict[str, Any]:
         results = []

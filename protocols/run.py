@@ -126,7 +126,7 @@ class _Progress:
         self.bar.__enter__()
         return self.update
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.bar.__exit__(*exc)
 
     def update(self, stats: RunStats) -> None:

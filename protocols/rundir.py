@@ -22,10 +22,10 @@ import json
 import os
 import platform
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from debate import crash
 from debate.errors import ConfigError, DataError, UserError
@@ -67,8 +67,8 @@ class RunDir:
         self.done: set[str] = set()
         self._failed: list[dict[str, Any]] = []
         self._pending: list[str] = []
-        self._lock_handle = None
-        self._trees_handle = None
+        self._lock_handle: IO[str] | None = None
+        self._trees_handle: IO[str] | None = None
 
     # ------------------------------------------------------------------ opening
 
@@ -220,7 +220,7 @@ class RunDir:
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         crash.point("manifest")
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
         atomic_write_json(self.path / MANIFEST, {**manifest, "updated": stamp, "versions": package_versions()})
 
     def trees(self) -> Iterator[DialogueTree]:

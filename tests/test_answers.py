@@ -82,7 +82,8 @@ def test_a_short_alias_inside_a_longer_name_is_not_a_mention():
     assert answer("It was Napoleon III.", NAPOLEON) == "Napoleon III"
     assert answer("Final answer: Percy Bysshe Shelley", SHELLEY) == "Percy Bysshe Shelley"
     assert answer("It was Napoleon Bonaparte.", NAPOLEON) == "Napoleon"
-    mendeleev = Question(id="pt", text="Who published the first periodic table?", gold=["Dmitri Mendeleev", "Mendeleev"])
+    mendeleev = Question(id="pt", text="Who published the first periodic table?",
+                         gold=["Dmitri Mendeleev", "Mendeleev"])
     assert answer("Dmitry Mendeleev published it in 1869.", mendeleev) == "Dmitri Mendeleev"  # a spelling variant
     assert answer("President Abraham Lincoln.", Question(id="al", text="Who gave the Gettysburg Address?",
                                                          gold=["Abraham Lincoln", "Lincoln"])) == "Abraham Lincoln"

@@ -41,7 +41,8 @@ CONFIGS = [
     ("config_rounds_zero.toml", "config_rounds_zero.toml:3: field 'protocol.rounds': Input should be greater"),
     ("config_negative_limit.toml", "config_negative_limit.toml:1: field 'limit': Input should be greater"),
     ("config_zero_window.toml", "config_zero_window.toml:1: field 'window': Input should be greater"),
-    ("config_unknown_protocol.toml", "config_unknown_protocol.toml:2: field 'protocol.kind': unknown protocol 'lecture'"),
+    ("config_unknown_protocol.toml", "config_unknown_protocol.toml:2: field 'protocol.kind': "
+                                     "unknown protocol 'lecture'"),
     ("config_unknown_persona.toml", "config_unknown_persona.toml:5: field 'agents.A.persona': unknown persona 'sly'"),
     ("config_unknown_spec.toml", "config_unknown_spec.toml:4: field 'agents.A.model': unknown model spec 'gpt:4'"),
     ("config_unknown_sim_preset.toml", "config_unknown_sim_preset.toml:4: field 'agents.A.model': unknown sim preset "
@@ -60,7 +61,8 @@ CONFIGS = [
     ("config_missing_hf_model.toml", "config_missing_hf_model.toml:4: field 'agents.A.model': /no/such/model-dir: "
                                      "not a transformers model folder"),
     ("config_empty_personas.toml", "config_empty_personas.toml:5: field 'protocol.levels.0.personas': List should"),
-    ("config_unreachable_endpoint.toml", "field 'agents.A.model': cannot reach http://127.0.0.1:9 (Connection refused)"),
+    ("config_unreachable_endpoint.toml", "field 'agents.A.model': cannot reach http://127.0.0.1:9 "
+                                         "(Connection refused)"),
 ]
 
 

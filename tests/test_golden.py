@@ -133,7 +133,8 @@ def test_the_tiny_model_in_a_debate_and_a_tree(tmp_path, tiny_model_dir):
     tiny = {"model": f"hf:{tiny_model_dir}", "max_tokens": 8}
     _run({"protocol": {"kind": "debate", "rounds": 2}, "agents": {"A": tiny, "B": tiny}, "questions": "sample",
           "limit": 4}, tmp_path / "debate")
-    _run({"protocol": {"kind": "tree"}, "agents": {"A": {**tiny, "temperature": 0.7}, "B": {**tiny, "temperature": 0.7}},
+    _run({"protocol": {"kind": "tree"},
+          "agents": {"A": {**tiny, "temperature": 0.7}, "B": {**tiny, "temperature": 0.7}},
           "questions": "sample:open", "limit": 2}, tmp_path / "tree")
     _compare("tiny-model", tmp_path, {str(tmp_path): "<tmp>", str(tiny_model_dir): "<tiny>"})
 

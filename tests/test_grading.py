@@ -7,7 +7,8 @@ import pytest
 from debate.grading import as_number, grade, is_correct, normalize, same_answer
 from debate.records import Question
 
-PARIS = Question(id="q1", text="What is the capital of France?", gold=["Paris", "Paris, France"], wrong_answers=["Lyon"])
+PARIS = Question(id="q1", text="What is the capital of France?", gold=["Paris", "Paris, France"],
+                 wrong_answers=["Lyon"])
 YESNO = Question(id="q3", text="Is the sun a star?", gold=["yes"], kind="yes-no", wrong_answers=["no"])
 
 

@@ -878,7 +878,8 @@ good("demo/markup-in-out-path", "rich markup",
 good("demo/markup-in-model-spec", "rich markup",
      plain("demo", "--model", "sim:[bold]s[/]?accuracy=1", "--limit", "2", "--out", "d"), "sim:[bold]s[/]")
 good("pairing/markup-in-questions-path", "rich markup",
-     writes("[bold]q.jsonl", qline(), "pairing", "--backend", "sim", "--questions", "{f}", "--out", "o", "--no-progress"),
+     writes("[bold]q.jsonl", qline(), "pairing", "--backend", "sim", "--questions", "{f}", "--out", "o",
+            "--no-progress"),
      "[bold]q.jsonl")
 good("pairing/agents-option-spec-with-then", "pairing config",
      plain("pairing", "--agents", "sim:sft-then-dpo?accuracy=0.8", "--agents", "sim:weak", "--limit", "2", "--out", "o",
@@ -1011,8 +1012,8 @@ def _model_dir(spec: str) -> str:
 
 
 bad("eval-ays/overwrite-a-folder-with-trees-but-no-config", "outputs",
-    lambda w: _someone_elses(f"{_model_dir('sim:strong')}/trees.jsonl", "precious data\n", "eval", "ays", "--models", "sim:strong", "--limit",
-                   "2", "--out", "o", "--overwrite", "--no-progress")(w), "o")
+    lambda w: _someone_elses(f"{_model_dir('sim:strong')}/trees.jsonl", "precious data\n", "eval", "ays",
+                   "--models", "sim:strong", "--limit", "2", "--out", "o", "--overwrite", "--no-progress")(w), "o")
 
 
 def _lock_symlink(work: Work) -> list[str]:
@@ -1037,7 +1038,8 @@ def _farm(work: Work, broken: str | None = None, drop: str | None = None) -> Non
         **{k: ["a", "b", "c"] for k in ("logical", "credibility", "emotional")},
         "mcq": [{"text": "Yale", "score": 1}, {"text": "Duke", "score": 2}, {"text": "Ohio", "score": 0}]}}
     boolq = {"question": "is it?", "answer": True, "source": "p", "adv": {
-        "target": "no", "control": "It is not.", **{k: ["a", "b", "c"] for k in ("logical", "credibility", "emotional")}}}
+        "target": "no", "control": "It is not.",
+        **{k: ["a", "b", "c"] for k in ("logical", "credibility", "emotional")}}}
     for name in ("Boolq.jsonl", "NQ1.jsonl", "NQ2.jsonl", "TruthfulQA.jsonl"):
         if name == drop:
             continue

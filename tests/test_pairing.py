@@ -91,7 +91,8 @@ CALIBRATED_WEAK = PRESETS["calibrated"].model_copy(update={"accuracy": 0.35})
 
 
 @pytest.mark.parametrize("strong,weak", [(PRESETS["strong"], PRESETS["weak"]), (GULLIBLE_STRONG, GULLIBLE_WEAK),
-                                         (CALIBRATED_STRONG, CALIBRATED_WEAK)], ids=["presets", "gullible", "calibrated"])
+                                         (CALIBRATED_STRONG, CALIBRATED_WEAK)],
+                         ids=["presets", "gullible", "calibrated"])
 def test_measured_pairs_fall_inside_the_closed_form_intervals(tmp_path, questions, strong, weak):
     config = PairingConfig(agents={"S": sim_spec("s", strong), "W": sim_spec("w", weak)}, questions=str(questions),
                            resamples=200)
@@ -103,7 +104,8 @@ def test_measured_pairs_fall_inside_the_closed_form_intervals(tmp_path, question
         assert abs(pair["team_accuracy"][order] - expected.mean) <= expected.half_width(n), order
     assert abs(pair["order_gap"] - order_gap(strong, weak)) <= gap_half_width(strong, weak, n)
     for name, params in (("S", strong), ("W", weak)):
-        assert abs(pair["solo_accuracy"][name] - params.accuracy) <= 3.29 * (params.accuracy * (1 - params.accuracy) / n) ** 0.5
+        assert (abs(pair["solo_accuracy"][name] - params.accuracy)
+                <= 3.29 * (params.accuracy * (1 - params.accuracy) / n) ** 0.5)
 
 
 def test_the_closed_form_shows_the_paper_patterns():

@@ -219,10 +219,12 @@ def test_prefs_command(tmp_path):
     assert passes.returncode == 0, passes.stderr
     for split in ("dev", "test"):
         items = [json.loads(line) for line in (tmp_path / "p" / f"{split}.jsonl").read_text().splitlines()]
-        prefixes = [json.loads(line) for line in (tmp_path / "p" / f"balanced-{split}.trees.jsonl").read_text().splitlines()]
+        prefixes = [json.loads(line)
+                    for line in (tmp_path / "p" / f"balanced-{split}.trees.jsonl").read_text().splitlines()]
         for item, prefix in zip(items, prefixes):
             source = {str(tmp_path / "trees.jsonl"): trees, str(tmp_path / "pass2.jsonl"): second_pass}
-            tree = next(t for t in source[item["provenance"]["trees_file"]] if t.tree_id == item["provenance"]["tree_id"])
+            tree = next(t for t in source[item["provenance"]["trees_file"]]
+                        if t.tree_id == item["provenance"]["tree_id"])
             assert item["chosen"][0]["content"] == tree.turn(item["provenance"]["chosen"]).text
             pushed = prefix["graph"]["nodes"][-1]["turn"]["text"]
             assert pushed == tree.turn(item["provenance"]["parent"]).text

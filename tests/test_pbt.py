@@ -38,7 +38,8 @@ def test_pbt_end_to_end_small(tiny_model_dir, tmp_path):
     markdown = (tmp_path / "report.md").read_text()
     assert "| PBT (balanced) |" in markdown and "## Pairs" in markdown
 
-    trained = {c: (tmp_path / f"model-{c}" / "training.json").stat().st_mtime_ns for c in ("accept", "resist", "balanced")}
+    trained = {c: (tmp_path / f"model-{c}" / "training.json").stat().st_mtime_ns
+               for c in ("accept", "resist", "balanced")}
     again = run_pbt(config, tmp_path)
     assert again["evaluations"] == report["evaluations"]
     assert {c: (tmp_path / f"model-{c}" / "training.json").stat().st_mtime_ns for c in trained} == trained

@@ -163,7 +163,8 @@ def test_smollm2_probe_answers_in_json_through_the_engine(tmp_path):
     questions = [PARIS, Question(id="jp", text="What is the capital city of Japan?", gold=["Tokyo"],
                                  context="Tokyo is the capital of Japan.")]
     trees = []
-    engine = Engine(OrderedDebate(rounds=1), agents, reader=make_reader("probe"), cache=GenerationCache(tmp_path / "cache.sqlite"))
+    engine = Engine(OrderedDebate(rounds=1), agents, reader=make_reader("probe"),
+                    cache=GenerationCache(tmp_path / "cache.sqlite"))
     engine.run(questions, trees.append)
     reads = [t.turn(n).read for t in trees for n in t.nodes()]
     assert reads and all(r.probe is not None for r in reads)

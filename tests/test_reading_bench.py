@@ -12,7 +12,8 @@ from debate.errors import DataError
 from experiments.bench.corpus import CorpusItem, load_corpus
 from experiments.bench.reading import figures, run_reader
 
-PARIS = {"id": "fr", "text": "What is the capital of France?", "kind": "open", "gold": ["Paris"], "wrong_answers": ["Lyon"]}
+PARIS = {"id": "fr", "text": "What is the capital of France?", "kind": "open", "gold": ["Paris"],
+         "wrong_answers": ["Lyon"]}
 
 
 def item(id_: str, reply: str, asserted: str, resolved: str | None, correct: bool, context=(), speaker="B",

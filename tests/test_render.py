@@ -56,8 +56,10 @@ def test_independent_opening_round_hides_the_others_opening_turns():
     assert render_for_next(tree, ROOT, "A", opening_round=OPENING) == []
     assert [m.role for m in render_for_next(tree, "r.0.1", "A", opening_round=OPENING)] == ["assistant", "user"]
     # The record of B's opening turn shows only B's own answer; A's view of it hides it too.
-    assert render_history(tree, "r.0.1", "B", opening_round=OPENING) == [Message(role="assistant", content=TEXTS["r.0.1"])]
-    assert render_history(tree, "r.0.1", "A", opening_round=OPENING) == [Message(role="assistant", content=TEXTS["r.0"])]
+    assert render_history(tree, "r.0.1", "B", opening_round=OPENING) == [
+        Message(role="assistant", content=TEXTS["r.0.1"])]
+    assert render_history(tree, "r.0.1", "A", opening_round=OPENING) == [
+        Message(role="assistant", content=TEXTS["r.0"])]
     # Rounds need not equal levels: both opening answers in round 0, the debate proper from round 1.
     linear = DialogueTree(QUESTION)
     a0 = linear.add_turn(ROOT, Turn(speaker="A", text="a0"), round=0)
@@ -116,7 +118,8 @@ def test_agent_request_merges_a_leading_user_turn_into_the_question():
     # A's level-2 prompt starts with its own turn: nothing to merge.
     history = render_for_next(tree, "r.0.0", "A", opening_round=OPENING)
     messages = agent("A").request(QUESTION, history).messages
-    assert [m.content for m in messages] == ["Answer briefly.", QUESTION.text, TEXTS["r.0"], "Agent B: " + TEXTS["r.0.0"]]
+    assert [m.content for m in messages] == ["Answer briefly.", QUESTION.text, TEXTS["r.0"],
+                                             "Agent B: " + TEXTS["r.0.0"]]
     assert [m.role for m in agent("A").request(QUESTION).messages] == ["system", "user"]
 
 
@@ -128,8 +131,10 @@ CHATML = (
 )
 LLAMA3 = (
     "{{- bos_token }}{%- for message in messages %}"
-    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}"
-    "{%- endfor %}{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' "
+    "+ message['content'] | trim + '<|eot_id|>' }}"
+    "{%- endfor %}{%- if add_generation_prompt %}"
+    "{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}"
 )
 MISTRAL = (
     "{{- bos_token }}{%- for message in messages %}"
@@ -169,7 +174,8 @@ GOLDEN = {
     # B's prompt for a level-3 child of r.0.0.0: A spoke first, so A's opening joins the question.
     ("chatml", "B"): (
         "<|im_start|>system\nAnswer briefly.<|im_end|>\n"
-        "<|im_start|>user\nWhich city is the capital of France?\n\nAgent A: It is Paris.\nFinal answer: Paris<|im_end|>\n"
+        "<|im_start|>user\nWhich city is the capital of France?\n\n"
+        "Agent A: It is Paris.\nFinal answer: Paris<|im_end|>\n"
         "<|im_start|>assistant\nIt is Lyon.\nFinal answer: Lyon<|im_end|>\n"
         "<|im_start|>user\nAgent A: Every atlas lists Paris.\nFinal answer: Paris<|im_end|>\n"
         "<|im_start|>assistant\n"),

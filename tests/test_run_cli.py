@@ -29,7 +29,8 @@ def test_run_a_sim_debate_then_show_and_export_it(tmp_path):
     assert {p.name for p in out.iterdir()} >= {"config.json", "manifest.json", "trees.jsonl", "failed.jsonl", ".lock"}
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "finished" and manifest["summary"]["dialogues"] == 12
-    assert manifest["versions"]["python"].startswith("3.") and manifest["agents"] == {"A": "sim:strong", "B": "sim:weak"}
+    assert (manifest["versions"]["python"].startswith("3.")
+            and manifest["agents"] == {"A": "sim:strong", "B": "sim:weak"})
     again = debate("run", str(CONFIGS / "sim-debate.toml"), "--out", str(out), "--limit", "12", "--no-progress")
     assert again.returncode == 0 and "0 dialogues finished, 12 already done" in again.stdout
     shown = debate("show", str(out / "trees.jsonl"), "--index", "1", "--png", str(tmp_path / "t.png"))
@@ -101,7 +102,8 @@ def test_bad_configs_give_one_line_and_exit_2(tmp_path, text, expected):
     ('[protocol]\nkind = "tree"\n[[protocol.levels]]\nspeaker = "A"\npersonas = ["neutral"]\n[[protocol.levels]]\n'
      'speaker = "B"\npersonas = ["sly"]\n' + SIM, "run.toml:8: field 'protocol.levels.1.personas'"),
     ('[protocol]\nkind = "debate"\n[agents.A]\nmodel = "openai:m"\noptions = {base_url = "http://127.0.0.1:9/v1"}\n'
-     '[agents.B]\nmodel = "sim:weak"\n[agents.B.options]\naccuracy = 2\n', "run.toml:9: field 'agents.B.options.accuracy'"),
+     '[agents.B]\nmodel = "sim:weak"\n[agents.B.options]\naccuracy = 2\n',
+     "run.toml:9: field 'agents.B.options.accuracy'"),
 ])
 def test_config_errors_name_the_line_of_the_key_at_fault(tmp_path, text, expected):
     run = debate("run", str(write(tmp_path, text)), "--out", str(tmp_path / "out"), "--no-progress")

@@ -223,7 +223,7 @@ def test_eval_refuses_before_it_writes(tmp_path):
 # ---------------------------------------------------------------- 8. bounded sizes
 
 def test_an_astronomical_tree_is_refused_at_once(tmp_path):
-    levels = ", ".join('{speaker = "%s", personas = ["neutral", "logical", "emotional"]}' % "AB"[i % 2]
+    levels = ", ".join('{{speaker = "{}", personas = ["neutral", "logical", "emotional"]}}'.format("AB"[i % 2])
                        for i in range(12))
     config = tmp_path / "tree.toml"
     config.write_text(f'[protocol]\nkind = "tree"\nstop_on_agreement = false\nlevels = [{levels}]\n'

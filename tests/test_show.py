@@ -37,7 +37,8 @@ def debate_tree() -> DialogueTree:
     tree.add_turn(a, Turn(speaker="B", text="", answers={"A": "Paris", "B": None}, error="HTTP 503 from the endpoint"))
     unread = tree.add_turn(b, said("A", None, {"A": None, "B": "Lyon"}, special="NONE", text="Hmm, hard to say."))
     agree = tree.add_turn(unread, said("B", "Paris", {"A": "Paris", "B": "Paris"}))
-    tree.add_turn(agree, Turn(speaker="user", text="Are you sure?", answers={"A": "Paris", "B": "Paris"}, tag="challenge"))
+    tree.add_turn(agree, Turn(speaker="user", text="Are you sure?", answers={"A": "Paris", "B": "Paris"},
+                              tag="challenge"))
     return tree
 
 

@@ -100,4 +100,5 @@ def test_vllm_batch_matches_hf_greedy(tiny_model, vllm_replies):
         assert hf_reply.ok, hf_reply.error
         assert ours["completion_tokens"] == hf_reply.usage.completion_tokens, f"request {i}"
         assert ours["finish_reason"] == hf_reply.finish_reason, f"request {i}"
-        assert _same_greedy_text(hf_reply.text, ours["text"]), f"request {i}: HF {hf_reply.text!r} vs vLLM {ours['text']!r}"
+        assert _same_greedy_text(hf_reply.text, ours["text"]), (f"request {i}: HF {hf_reply.text!r} "
+                                                                f"vs vLLM {ours['text']!r}")

@@ -33,7 +33,7 @@ from debate.tree import ROOT, DialogueTree
 from training.pairs import Pair
 
 Condition = Literal["balanced", "resist", "accept", "all"]
-CONDITIONS = ("balanced", "resist", "accept", "all")
+CONDITIONS: tuple[Condition, ...] = ("balanced", "resist", "accept", "all")
 SPLITS = ("train", "dev", "test")
 
 

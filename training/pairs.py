@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 from agents.personas import PERSUASION_PERSONAS
 from debate.grading import grade
@@ -46,7 +46,7 @@ def correct(tree: DialogueTree, node: str) -> int:
 
 def scores(tree: DialogueTree) -> dict[str, int]:
     """score(node) = correct(node) + the scores of its children, for every turn node."""
-    @lru_cache(maxsize=None)
+    @cache
     def score(node: str) -> int:
         return correct(tree, node) + sum(score(child) for child in tree.children(node))
     return {node: score(node) for node in tree.nodes()}
@@ -97,7 +97,8 @@ def label_of(tree: DialogueTree, parent: str, chosen: str, rejected: str, *,
     if not prev_right and pushed_right and right["chosen"] and not right["rejected"]:
         return "accept", ""
     return None, (f"prev {'right' if prev_right else 'wrong'}, pushed {'right' if pushed_right else 'wrong'}, "
-                  f"chosen {'right' if right['chosen'] else 'wrong'}, rejected {'right' if right['rejected'] else 'wrong'}")
+                  f"chosen {'right' if right['chosen'] else 'wrong'}, "
+                  f"rejected {'right' if right['rejected'] else 'wrong'}")
 
 
 def mine_pairs(tree: DialogueTree, *, threshold: float = 0.5, strict: bool = False,

@@ -29,7 +29,7 @@ from agents.registry import check_model_folder
 from debate.errors import DataError, EndpointError
 from training.build import is_complete
 from debate.storage import atomic_save_pretrained, atomic_write_json, parse_json, read_lines
-from debate.tree import iter_trees
+from debate.tree import DialogueTree, iter_trees
 
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
@@ -86,7 +86,7 @@ def balanced_accuracy(model: Any, tokenizer: Any, dev_trees: Path, max_tokens: i
 
     chat = HFChatModel.from_loaded(model, tokenizer, "hf:training")
     agent = Agent("model", chat, params=GenerationParams(temperature=0.0, max_tokens=max_tokens))
-    trees = []
+    trees: list[DialogueTree] = []
     was_training = model.training
     model.eval()
     try:
@@ -96,13 +96,14 @@ def balanced_accuracy(model: Any, tokenizer: Any, dev_trees: Path, max_tokens: i
     halves: dict[str, list[bool]] = {"resist": [], "accept": []}
     for tree in trees:
         for continuation in tree.metadata.get("outcome", {}).get("continuations", []):
-            halves.setdefault(tree.metadata.get("label"), []).append(continuation["correct"])
+            halves.setdefault(str(tree.metadata.get("label")), []).append(continuation["correct"])
     rates = {label: (sum(v) / len(v) if v else None) for label, v in halves.items() if label in ("resist", "accept")}
     known = [r for r in rates.values() if r is not None]
     return {**rates, "balanced": sum(known) / len(known) if known else None}
 
 
-def train(model_path: str | Path, data: str | Path, out: str | Path, config: TrainConfig | None = None) -> dict[str, Any]:
+def train(model_path: str | Path, data: str | Path, out: str | Path,
+          config: TrainConfig | None = None) -> dict[str, Any]:
     """SFT then DPO; returns the training summary (also saved as OUT/training.json)."""
     config = config or TrainConfig()
     model_path, data, out = Path(model_path), Path(data), Path(out)
@@ -128,9 +129,10 @@ def train(model_path: str | Path, data: str | Path, out: str | Path, config: Tra
         tokenizer.pad_token = tokenizer.eos_token
     lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                       target_modules=ATTENTION, task_type="CAUSAL_LM")
-    common = dict(per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
-                  save_steps=config.save_steps, logging_steps=1, report_to=[], use_cpu=not torch.cuda.is_available(),
-                  bf16=False, seed=config.seed, gradient_checkpointing=False, disable_tqdm=True)
+    common: dict[str, Any] = dict(
+        per_device_train_batch_size=config.batch_size, gradient_accumulation_steps=config.grad_accum,
+        save_steps=config.save_steps, logging_steps=1, report_to=[], use_cpu=not torch.cuda.is_available(),
+        bf16=False, seed=config.seed, gradient_checkpointing=False, disable_tqdm=True)
     summary: dict[str, Any] = {"model": str(model_path), "data": str(data), "config": config.model_dump()}
 
     # 1. SFT on the chosen replies, then merge. The merged folder appears (by rename) only when
@@ -170,10 +172,10 @@ def train(model_path: str | Path, data: str | Path, out: str | Path, config: Tra
         trainer = DPOTrainer(model=str(base_for_dpo), processing_class=tokenizer, peft_config=lora,
                              train_dataset=datasets.Dataset.from_list(pref_rows), callbacks=[BalancedAccuracy()],
                              args=DPOConfig(output_dir=str(dpo_dir / "checkpoints"), max_steps=config.dpo_steps,
-                                            learning_rate=config.dpo_lr, beta=config.beta, loss_type="sigmoid",
+                                            learning_rate=config.dpo_lr, beta=config.beta, loss_type="sigmoid",  # type: ignore[arg-type]  # TRL takes one name or a list
                                             max_length=config.max_length, **common))
         # TRL drops, without a word, records whose prompt alone fills max_length.
-        kept = len(trainer.train_dataset)
+        kept = len(trainer.train_dataset)  # type: ignore[arg-type]  # a map-style Dataset here
         if not kept:
             raise DataError(f"every prompt is at least --max-length ({config.max_length}) tokens long, and TRL "
                             "drops such records: raise --max-length", file=str(data / "train.jsonl"))

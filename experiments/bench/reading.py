@@ -70,8 +70,8 @@ class StoredReplies(ChatModel):
         if follow_ups:
             if self.fallback is None:
                 raise SystemExit("this reader asks the speaker's model again: give --probe-model SPEC")
-            for (i, _), reply in zip(follow_ups, await self.fallback.generate([r for _, r in follow_ups])):
-                out[i] = reply
+            for (i, _), answered in zip(follow_ups, await self.fallback.generate([r for _, r in follow_ups])):
+                out[i] = answered
         return [r for r in out if r is not None]
 
 
@@ -181,7 +181,8 @@ def report(results: dict[str, dict[str, Any]], console: Console) -> None:
         table.add_row(name, str(fig["items"]), _pct(fig["resolved_accuracy"]), _pct(fig["correctness_agreement"]),
                       f"{_pct(fig['false_correct'])} ({fig['false_correct_items']}/{fig['wrong_items']})",
                       f"{_pct(fig['unread_share'])} ({_pct(fig['labelled_unread_share'])})",
-                      *(_pct(cats.get(c, {}).get("resolved_accuracy")) for c in ("answer", "Agree", "Disagree", "NONE")))
+                      *(_pct(cats.get(c, {}).get("resolved_accuracy"))
+                        for c in ("answer", "Agree", "Disagree", "NONE")))
     console.print(table)
     for key in ("source", "kind", "split"):
         sub = Table(title=f"Resolved accuracy / correctness agreement by {key} (%)")
@@ -200,7 +201,8 @@ def show_errors(outcomes: Sequence[Outcome], limit: int, console: Console) -> No
     console.print(f"[bold]{len(errors)} misread items[/bold] (first {min(limit, len(errors))})")
     for o in errors[:limit]:
         reply = " ".join(o.item.reply.split())
-        console.print(f"{o.item.id} [{o.item.category}] label={o.item.resolved!r} ({'right' if o.item.correct else 'wrong'})"
+        console.print(f"{o.item.id} [{o.item.category}] label={o.item.resolved!r} "
+                      f"({'right' if o.item.correct else 'wrong'})"
                       f"  read={o.resolved!r} via {o.read.reader} {o.read.special or ''}\n    {reply[:300]}",
                       markup=False, highlight=False)
 
