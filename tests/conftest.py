@@ -13,6 +13,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from helpers import Work  # noqa: E402 - the shared helpers sit beside this file
+
 # The Farm files live in the shared data folder beside the checkout (never copied into it).
 FARM = Path(os.environ.get("DEBATE_FARM_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "farm"))
 
@@ -32,3 +34,9 @@ def smollm2_server():
     server = LlamaCppServer(smollm2_path(), alias="smollm2", n_parallel=4, n_ctx=2048)
     yield server
     server.stop()
+
+
+@pytest.fixture()
+def work(tmp_path) -> Work:
+    """A folder for one hostile-input case (see helpers.refused)."""
+    return Work(tmp_path)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from test_hostile import Work, refused
+from helpers import refused
 
 CORPUS = Path(__file__).resolve().parent / "bad_input"
 
@@ -66,9 +66,6 @@ CONFIGS = [
 ]
 
 
-@pytest.fixture
-def work(tmp_path):
-    return Work(tmp_path)
 
 
 def test_the_corpus_is_complete():

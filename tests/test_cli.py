@@ -7,13 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from helpers import debate
 
 COMMANDS = ["ask", "questions", "demo", "run", "tree", "show", "export", "pairing", "eval", "prefs", "train", "convert",
             "pbt"]
-
-
-def debate(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "debate.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])

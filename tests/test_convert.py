@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from test_cli import debate
+from helpers import debate
 
 
 @pytest.mark.slow

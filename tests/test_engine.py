@@ -27,7 +27,7 @@ from protocols.engine import Engine, node_seed
 from protocols.recursive import RecursiveTree
 from protocols.rundir import RunDir
 from protocols.run import execute
-from test_protocols import IGNORANT, KNOWER, synthetic
+from helpers import IGNORANT, KNOWER, dumps, synthetic
 
 ROOT_DIR = Path(__file__).resolve().parents[1]
 
@@ -44,16 +44,6 @@ class Recording(ChatModel):
         self.batches.append(len(requests))
         return await self.model.generate(requests)
 
-
-def dumps(trees: list[DialogueTree]) -> list[str]:
-    """Trees as JSON, sorted by id, without wall-clock latencies (the only field that may vary)."""
-    out = []
-    for tree in sorted(trees, key=lambda t: t.tree_id):
-        data = tree.to_dict()
-        for node in data["graph"]["nodes"][1:]:
-            node["turn"]["usage"]["latency_s"] = 0.0
-        out.append(json.dumps(data, sort_keys=True))
-    return out
 
 
 def run_trees(protocol, agents, items, **kwargs) -> list[DialogueTree]:

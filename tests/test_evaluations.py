@@ -13,8 +13,8 @@ from debate.tree import save_trees
 from experiments.evaluations import farm_questions, figures, run_evaluation
 from protocols.engine import Engine
 from protocols.ordered import OrderedDebate
-from test_cli import debate
-from test_protocols import agent, synthetic
+from helpers import debate
+from helpers import agent, synthetic
 
 
 @pytest.fixture()

@@ -26,7 +26,7 @@ from debate.grading import grade, is_correct, normalize, same_answer
 from debate.records import AnswerRead, Question
 from debate.show import outcome_table, rich_tree
 from debate.tree import DialogueTree
-from test_tree import pbt_tree
+from helpers import pbt_tree
 
 FUZZ = settings(max_examples=1000, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

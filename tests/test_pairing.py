@@ -12,8 +12,8 @@ from agents.sim import PRESETS, SimParams
 from debate.metrics import bootstrap_interval, mcnemar_exact, paired_sign_counts, pull_up, transition_counts
 from experiments.pairing import PairingConfig, run_pairing, score_pair
 from experiments.sim_theory import gap_half_width, order_gap, team_expectation
-from test_cli import debate
-from test_protocols import synthetic
+from helpers import debate
+from helpers import synthetic
 
 
 def test_mcnemar_exact_on_known_cases():

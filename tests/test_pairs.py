@@ -19,7 +19,7 @@ from debate.records import Question, Turn
 from debate.tree import ROOT, DialogueTree, save_trees
 from training.datasets import condition, dedupe, preference_record, split_by_question
 from training.pairs import correct, mine_pairs, scores
-from test_cli import debate
+from helpers import debate
 
 PARIS = Question(id="fr", text="What is the capital of France?", gold=["Paris"], wrong_answers=["Lyon"])
 

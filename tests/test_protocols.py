@@ -9,10 +9,9 @@ import math
 import pytest
 
 from agents.agent import Agent
-from agents.registry import load_model
 from agents.sim import shift
 from debate.errors import ConfigError, DataError
-from debate.records import GenerationParams, Question, Turn
+from debate.records import Turn
 from debate.tree import ROOT, DialogueTree
 from protocols.challenge import Challenge
 from protocols.engine import Engine
@@ -21,28 +20,7 @@ from protocols.ordered import OrderedDebate
 from protocols.recursive import Level, RecursiveTree
 from protocols.replay import Replay
 from protocols.termination import Agreement, MaxTurns
-
-STUBBORN = "accept_correct=0&accept_wrong=0&abandon=0&acceptant_shift=0&resistant_shift=0"
-KNOWER = f"sim:knower?accuracy=1&{STUBBORN}"
-IGNORANT = f"sim:ignorant?accuracy=0&{STUBBORN}"
-
-
-def synthetic(n: int, farm: bool = False) -> list[Question]:
-    questions = []
-    for i in range(n):
-        metadata = {}
-        if farm:
-            claim = f"The answer is wrong{i}."
-            metadata = {"control": claim, "appeals": {k: [f"{k} appeal {j}: it is wrong{i}." for j in range(3)]
-                                                      for k in ("logical", "credibility", "emotional")}}
-        questions.append(Question(id=f"q{i:05d}", text=f"Which token belongs to item {i}?", gold=[f"gold{i}"],
-                                  wrong_answers=[f"wrong{i}"], metadata=metadata))
-    return questions
-
-
-def agent(name: str, spec: str, temperature: float = 0.7) -> Agent:
-    return Agent(name, load_model(spec), params=GenerationParams(temperature=temperature))
-
+from helpers import IGNORANT, KNOWER, STUBBORN, agent, synthetic
 
 def run(protocol, agents: dict[str, Agent], items, **kwargs) -> list[DialogueTree]:
     trees: list[DialogueTree] = []

@@ -16,7 +16,7 @@ from debate.records import ChatRequest, GenerationParams, Question, Reply
 from protocols.engine import Engine
 from protocols.ordered import OrderedDebate
 from protocols.readers import PROBE_PROMPTS, LLMExtractor, ReadItem, make_reader
-from test_protocols import synthetic
+from helpers import synthetic
 
 PARIS = Question(id="fr", text="What is the capital of France?", gold=["Paris"], wrong_answers=["Lyon"])
 

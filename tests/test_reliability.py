@@ -15,7 +15,7 @@ import pytest
 
 from chaos_server import FAULTS, running, set_rate, stats
 from debate.tree import load_trees
-from test_engine import dumps
+from helpers import dumps
 
 ROOT_DIR = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from debate.tree import load_trees
-from test_cli import debate
+from helpers import debate
 
 CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
 SIM = '[agents.A]\nmodel = "sim:strong"\n[agents.B]\nmodel = "sim:weak"\n'

@@ -12,7 +12,7 @@ import pytest
 from debate.errors import ConfigError
 from protocols.config import load_config, parse_config
 from protocols.run import execute
-from test_cli import debate
+from helpers import debate
 
 SIM_DEBATE = Path(__file__).resolve().parent.parent / "experiments" / "configs" / "sim-debate.toml"
 

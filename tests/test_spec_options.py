@@ -9,7 +9,7 @@ import pytest
 from agents.registry import check_spec, load_model
 from debate.errors import ConfigError, SpecError
 from protocols.config import parse_config
-from test_cli import debate
+from helpers import debate
 
 SECRET = "sk-SECRET-123"
 KEY_IN_URL = ("option 'base_url' for openai models: a key in the URL would be saved with every run; put it in "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from test_cli import debate
+from helpers import debate
 
 
 @pytest.fixture(scope="module")

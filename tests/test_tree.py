@@ -9,36 +9,8 @@ import networkx as nx
 import pytest
 
 from debate.errors import DataError, UserError
-from debate.records import AnswerRead, GenerationParams, Question, Turn, Usage
 from debate.tree import ROOT, DialogueTree, load_trees, save_trees
-
-QUESTION = Question(id="q1", text="Which city is the capital of France?", gold=["Paris"],
-                    wrong_answers=["Lyon"])
-#: The PBT shape (PBT.md 2): speaker and personas per level.
-PBT_LEVELS = [("A", ["neutral"]), ("B", ["resistant", "acceptant"]),
-              ("A", ["logical", "emotional", "credibility"]), ("B", ["resistant", "acceptant"])]
-
-
-def make_turn(speaker: str, persona: str, answer: str, other: str | None, **extra) -> Turn:
-    return Turn(speaker=speaker, persona=persona, text=f"{speaker} ({persona}) says {answer}.\nFinal answer: {answer}",
-                answers={speaker: answer, "B" if speaker == "A" else "A": other},
-                read=AnswerRead(answer=answer, reader="final-line"),
-                usage=Usage(prompt_tokens=30, completion_tokens=9, latency_s=0.25),
-                model=f"sim:{speaker.lower()}", params=GenerationParams(temperature=0.7, seed=11), seed=11, **extra)
-
-
-def pbt_tree() -> DialogueTree:
-    tree = DialogueTree(QUESTION, metadata={"run": "unit"})
-    frontier = [ROOT]
-    for level, (speaker, personas) in enumerate(PBT_LEVELS):
-        nxt = []
-        for parent in frontier:
-            for k, persona in enumerate(personas):
-                answer = "Paris" if (level + k) % 2 == 0 else "Lyon"
-                nxt.append(tree.add_turn(parent, make_turn(speaker, persona, answer, None if level == 0 else "Paris")))
-        frontier = nxt
-    return tree
-
+from helpers import QUESTION, make_turn, pbt_tree
 
 def test_pbt_shaped_tree_structure():
     tree = pbt_tree()
