@@ -52,7 +52,7 @@ def run_items(config: RunConfig, protocol: Protocol) -> tuple[Iterable[Any], str
             if row.strip():
                 tree = DialogueTree.from_json(row, source=config.questions, line=number)
                 _check(protocol, tree, config.questions, number)
-                digest.update(tree.to_json().encode() + b"\n")
+                digest.update(row.encode() + b"\n")
         return trees(), digest.hexdigest()
     source_limit = config.limit if config.questions.startswith("hf:") else None  # a hub dataset: what is used
     questions = load_questions(config.questions, source_limit)

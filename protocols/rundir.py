@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from debate import crash
 from debate.errors import ConfigError, DataError, UserError
-from debate.storage import atomic_write_json, atomic_write_jsonl, parse_json, read_lines
+from debate.storage import atomic_write_json, atomic_write_jsonl, check_folder_path, parse_json, read_lines
 from debate.tree import DialogueTree, iter_trees
 
 TREES, FAILED, CONFIG, MANIFEST, CACHE, LOCK = (
@@ -73,10 +73,7 @@ class RunDir:
     # ------------------------------------------------------------------ opening
 
     def __enter__(self) -> RunDir:
-        if self.path.is_symlink() and not self.path.exists():
-            raise UserError("is a dangling symbolic link", file=str(self.path))
-        if self.path.exists() and not self.path.is_dir():
-            raise UserError("exists and is not a directory", file=str(self.path))
+        check_folder_path(self.path)
         self._check_identity()  # before anything is written, the lock included
         try:
             self.path.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 from agents.registry import check_spec, close_all, load_model
 from debate.errors import DataError, UserError
-from debate.storage import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from debate.storage import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_folder_path
 from debate.tree import iter_trees
 from training.datasets import (Condition, balanced_items, benchmark_prefix, card, condition, dedupe,
                                preference_record, sft_record, split_by_question)
@@ -137,8 +137,7 @@ def _output_folder(out: Path) -> Iterator[None]:
 
 def _check_folder(out: Path) -> None:
     """Refuse a folder that holds anything `debate prefs` did not write, or links in its place."""
-    if out.exists() and not out.is_dir():
-        raise UserError("exists and is not a directory", file=str(out))
+    check_folder_path(out)
     if out.is_dir():
         foreign = [p.name for p in out.iterdir() if p.name not in _OUTPUTS and not _our_temp(p.name)]
         if foreign:
