@@ -27,13 +27,6 @@ class Agent:
     def system_prompt(self) -> str:
         return persona_prompt(self.persona, self.task_prompt)
 
-    def question_message(self, question: Question) -> Message:
-        """The opening user message: the question, with its passage when the agent is informed."""
-        text = question.prompt_text()
-        if self.informed and question.context:
-            text = f"Background: {question.context}\n\nQuestion: {text}"
-        return Message(role="user", content=text)
-
     def request(self, question: Question, history: Sequence[Message] = (),
                 seed: int | None = None, persona: str | None = None) -> ChatRequest:
         """A request for this agent's next turn; `history` follows the opening question.
@@ -43,16 +36,23 @@ class Agent:
         question message, so roles alternate as strict chat templates require.
         """
         persona = persona or self.persona
-        messages = chat_messages(persona_prompt(persona, self.task_prompt), self.question_message(question), history)
+        messages = prompt_messages(question, history, persona=persona, task_prompt=self.task_prompt,
+                                   informed=self.informed)
         return ChatRequest(messages=messages,
                            params=self.params.with_seed(seed if seed is not None else self.params.seed),
                            question=question, persona=persona)
 
 
-def chat_messages(system: str, opening: Message, history: Sequence[Message]) -> list[Message]:
-    """System prompt, the opening question, then the history; a leading turn of another agent
+def prompt_messages(question: Question, history: Sequence[Message] = (), *, persona: str = "neutral",
+                    task_prompt: str = TASK_PROMPT, informed: bool = False) -> list[Message]:
+    """A turn's whole prompt: the persona's system prompt, the opening question (with its
+    passage when the speaker is informed), then the history. A leading turn of another agent
     joins the question message, so roles alternate as strict chat templates require."""
+    text = question.prompt_text()
+    if informed and question.context:
+        text = f"Background: {question.context}\n\nQuestion: {text}"
     rest = list(history)
+    opening = Message(role="user", content=text)
     if rest and rest[0].role == "user":
         opening = Message(role="user", content=f"{opening.content}\n\n{rest.pop(0).content}")
-    return [Message(role="system", content=system), opening, *rest]
+    return [Message(role="system", content=persona_prompt(persona, task_prompt)), opening, *rest]

@@ -202,7 +202,8 @@ def _execute(config: RunConfig, out: Path | None, overwrite: bool, progress: boo
     target = out or Path(config.out or f"runs/{config.protocol.kind}")
     result = execute(config, target, overwrite=overwrite, console=err_console, progress=progress)
     stats = result.stats
-    console.print(_summary_table(f"{config.protocol.kind} run: {target}", result.summary or {}))
+    console.print(_summary_table(f"{config.protocol.kind} run: {target}",
+                                 result.summary.model_dump(mode="json") if result.summary is not None else {}))
     console.print(f"{stats.trees} dialogues finished, {stats.skipped} already done, {stats.failed} failed; "
                   f"{stats.turns} turns in {stats.steps} steps, {stats.elapsed_s:.1f}s; "
                   f"{stats.read_failures} replies without a readable answer; {stats.retries} retries; "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -80,7 +80,8 @@ def sample_questions(kind: str | None = None, *, file: str = "questions.jsonl") 
 
 
 FARM_SUBSETS = {"boolq": "Boolq.jsonl", "nq1": "NQ1.jsonl", "nq2": "NQ2.jsonl", "truthfulqa": "TruthfulQA.jsonl"}
-APPEAL_KINDS = ("logical", "credibility", "emotional")
+Appeal = Literal["logical", "credibility", "emotional"]
+APPEAL_KINDS: tuple[str, ...] = get_args(Appeal)
 
 
 def _said(text: Any) -> str:

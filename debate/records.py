@@ -127,10 +127,15 @@ class Message(_Strict):
     name: str | None = None
 
 
-class GenerationParams(_Strict):
-    temperature: float = Field(default=0.0, ge=0.0, le=5.0)
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    max_tokens: int = Field(default=80, ge=1, le=32768)
+class Sampling(_Strict):
+    """The sampling settings an agent is configured with (the bounds of every config that has them)."""
+
+    temperature: float = Field(default=0.0, ge=0.0, le=5.0, description="Sampling temperature (0: greedy).")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    max_tokens: int = Field(default=80, ge=1, le=32768, description="The most tokens a reply may have.")
+
+
+class GenerationParams(Sampling):
     seed: int | None = None
     stop: list[str] = Field(default_factory=list)
     #: A JSON Schema the reply must follow (None: free text). Backends with `constrained_output`

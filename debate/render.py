@@ -6,14 +6,14 @@ consecutive turns by others become ONE user message, each turn labelled with its
 or failed) become one assistant message, so roles always alternate: strict chat templates
 (Mistral style) accept the result. Failed turns (`turn.error` set) are never shown.
 
-Independent opening round: turns with `round < opening_round` are given independently. While
-the turn being generated is itself in that round, others' opening turns stay hidden; from the
-first round after it on, everything on the path is visible. Two entry points state which turn
-is being generated:
+What a speaker sees is decided here only, from the tree's own `Visibility` (recorded by its
+protocol): turns with `round < opening_round` are given independently, so while the turn being
+generated is itself in that round, others' opening turns stay hidden; from the first round
+after it on, everything on the path is visible. The engine's prompts and its reading of an
+"Agree", pair mining and the training prompts all ask `view` (or `sees`).
 
-- `render_for_next(tree, parent, viewer, next_round=...)`: the history the viewer sees when it
-  speaks next, as a new child of `parent` (the prompt of a turn not generated yet, or of a
-  pair of siblings under `parent`);
+- `view(tree, parent, viewer, round=...)`: the history the viewer sees when it speaks next, as a
+  new child of `parent`, and the last turn by another speaker in it (what an "Agree" agrees with);
 - `render_history(tree, node, viewer)`: the path down to `node` inclusive, seen at the moment
   `node` was spoken (for the node's own speaker: its prompt followed by its reply).
 
@@ -23,6 +23,7 @@ The question and the system prompt are not part of the history: `Agent.request` 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from debate.records import Message, Turn
 from debate.tree import ROOT, DialogueTree
@@ -30,33 +31,50 @@ from debate.tree import ROOT, DialogueTree
 LABEL = "Agent {speaker}: {text}"
 
 
-def render_for_next(tree: DialogueTree, parent: str, viewer: str, *, next_round: int | None = None,
-                    opening_round: int = 0, label_others: bool = True) -> list[Message]:
-    """The history `viewer` sees when it speaks next as a child of `parent`.
+@dataclass(frozen=True)
+class View:
+    """What a speaker sees when it speaks next."""
 
-    `next_round` is the round of the turn to be generated (default: its level, as in
-    `DialogueTree.add_turn`); `parent` may be the root ("r"), which gives an empty history.
-    """
-    if next_round is None:
-        next_round = 0 if parent == ROOT else tree.level(parent) + 1
-    return _render(tree, tree.path(parent), viewer, next_round < opening_round, opening_round, label_others)
+    messages: list[Message]
+    #: The last turn by another speaker among them: the one an "Agree" agrees with.
+    other: Turn | None
 
 
-def render_history(tree: DialogueTree, node: str, viewer: str, *, opening_round: int = 0,
-                   label_others: bool = True) -> list[Message]:
+def view(tree: DialogueTree, parent: str, viewer: str, *, round: int | None = None) -> View:
+    """What `viewer` sees when it speaks next as a child of `parent`, in `round` (default: the
+    child's level, as in `DialogueTree.add_turn`); `parent` may be the root, an empty history."""
+    round = _next_round(tree, parent) if round is None else round
+    shown = [tree.turn(n) for n in _visible(tree, tree.path(parent), viewer, round)]
+    shown = [turn for turn in shown if turn.error is None]
+    other = next((turn for turn in reversed(shown) if turn.speaker != viewer), None)
+    return View(messages_for(shown, viewer, label_others=tree.visibility.label_others), other)
+
+
+def sees(tree: DialogueTree, node: str, viewer: str, *, round: int) -> bool:
+    """Whether `viewer`, speaking in `round` below `node`, sees the turn at `node`."""
+    return bool(_visible(tree, [node], viewer, round))
+
+
+def render_history(tree: DialogueTree, node: str, viewer: str) -> list[Message]:
     """The path from level 0 down to `node` inclusive, as `viewer` saw it when `node` was spoken.
 
-    If `node` is in the opening round (round < opening_round), others' opening turns are hidden
-    (including `node` itself when someone else spoke it).
+    If `node` is in the opening round, others' opening turns are hidden (including `node`
+    itself when someone else spoke it).
     """
-    hiding = tree.round(node) < opening_round
-    return _render(tree, tree.path(node), viewer, hiding, opening_round, label_others)
+    shown = (tree.turn(n) for n in _visible(tree, tree.path(node), viewer, tree.round(node)))
+    return messages_for(shown, viewer, label_others=tree.visibility.label_others)
 
 
-def _render(tree: DialogueTree, nodes: list[str], viewer: str, hiding: bool, opening_round: int,
-            label_others: bool) -> list[Message]:
-    hidden = {n for n in nodes if hiding and tree.turn(n).speaker != viewer and tree.round(n) < opening_round}
-    return messages_for((tree.turn(n) for n in nodes if n not in hidden), viewer, label_others=label_others)
+def _next_round(tree: DialogueTree, parent: str) -> int:
+    return 0 if parent == ROOT else tree.level(parent) + 1
+
+
+def _visible(tree: DialogueTree, nodes: list[str], viewer: str, round: int) -> list[str]:
+    """The nodes among `nodes` that `viewer`, speaking in `round`, sees."""
+    opening = tree.visibility.opening_round
+    if round >= opening:
+        return nodes
+    return [n for n in nodes if tree.turn(n).speaker == viewer or tree.round(n) >= opening]
 
 
 def messages_for(turns: Iterable[Turn], viewer: str, *, label_others: bool = True) -> list[Message]:

@@ -6,8 +6,13 @@ rooted at the question (node "r"). A child's id is `f"{parent}.{k}"` (k-th child
 order), so a node id is its own path from the root: seeds derived from (run seed, tree id,
 node id) stay the same whatever order the nodes were generated in.
 
+A tree also records what its protocol lets each speaker see (`Visibility`: the independent
+opening round, whether others' turns are labelled), so that whoever renders a turn later (the
+engine, pair mining, training prompts, a replay) applies the same rule without guessing it.
+
 On disk a tree is a versioned JSON document (node-link data, each turn a JSON object);
-`to_graphml` exports flat scalar attributes for graph tools.
+`to_graphml` exports flat scalar attributes for graph tools. Version 1 files did not record
+their visibility: it is recovered on loading from the rounds they did record.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from debate.errors import DataError
 from debate.records import Question, Turn, check_printable
@@ -28,20 +33,36 @@ from debate.storage import MAX_LINE_BYTES, atomic_write_text, parse_json, read_l
 
 ROOT = "r"
 FORMAT = "debate-tree"
-VERSION = 1
-_KEYS = {"format", "version", "tree_id", "question", "metadata", "graph"}
+VERSION = 2
+#: Version 1 had no `visibility`; it is still read.
+READABLE_VERSIONS = (1, 2)
+_KEYS = {"format", "version", "tree_id", "question", "metadata", "visibility", "graph"}
 _Fail = Callable[..., DataError]
 # Characters XML 1.0 forbids (most C0 controls, surrogates, U+FFFE/U+FFFF): readers reject a file with one.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+class Visibility(BaseModel):
+    """What a speaker sees of the turns before its own, as its protocol decided."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    #: Turns with round < opening_round are independent: while a speaker's own turn is in that
+    #: round, the others' opening turns stay hidden from it.
+    opening_round: int = Field(default=0, ge=0)
+    #: Label other speakers' turns ("Agent B: ..."); off when one user talks to one model.
+    label_others: bool = True
+
+
 class DialogueTree:
     """Turns on a directed tree rooted at the question; node ids are paths ("r.0.2")."""
 
-    def __init__(self, question: Question, tree_id: str | None = None, metadata: dict[str, Any] | None = None):
+    def __init__(self, question: Question, tree_id: str | None = None, metadata: dict[str, Any] | None = None,
+                 visibility: Visibility | None = None):
         self.question = question
         self.tree_id = tree_id if tree_id is not None else question.id
         self.metadata: dict[str, Any] = dict(metadata or {})
+        self.visibility = visibility if visibility is not None else Visibility()
         self.graph = nx.DiGraph()
         self.graph.add_node(ROOT)
 
@@ -54,11 +75,22 @@ class DialogueTree:
         """
         if parent not in self.graph:
             raise ValueError(f"unknown parent node '{parent}' in tree '{self.tree_id}'")
-        node = f"{parent}.{self.child_count(parent)}"
+        node = _child_id(parent, self.child_count(parent))
         level = 0 if parent == ROOT else self.level(parent) + 1
         self.graph.add_node(node, turn=turn, level=level, round=level if round is None else round)
         self.graph.add_edge(parent, node)
         return node
+
+    def next_child_ids(self, parents: Iterable[str]) -> list[str]:
+        """The ids that children added under `parents`, in this order, will get (a parent may
+        repeat): what the engine seeds a batch of turns with before their texts exist."""
+        taken: dict[str, int] = {}
+        ids = []
+        for parent in parents:
+            k = taken.get(parent, self.child_count(parent))
+            taken[parent] = k + 1
+            ids.append(_child_id(parent, k))
+        return ids
 
     # ------------------------------------------------------------------ reading
 
@@ -147,6 +179,7 @@ class DialogueTree:
         edges = [{"source": u, "target": v} for u, v in self._edges()]
         return {"format": FORMAT, "version": VERSION, "tree_id": self.tree_id,
                 "question": self.question.model_dump(mode="json"), "metadata": dict(self.metadata),
+                "visibility": self.visibility.model_dump(mode="json"),
                 "graph": {"directed": True, "multigraph": False, "graph": {}, "nodes": nodes, "edges": edges}}
 
     @classmethod
@@ -161,8 +194,10 @@ class DialogueTree:
         if data.get("format") != FORMAT:
             raise fail(f"not a dialogue tree (format {reprlib.repr(data.get('format'))}, expected '{FORMAT}')",
                        "format")
-        if type(data.get("version")) is not int or data.get("version") != VERSION:  # `true` is no version
-            raise fail(f"version {reprlib.repr(data.get('version'))} is not supported (expected {VERSION})", "version")
+        version = data.get("version")
+        if type(version) is not int or version not in READABLE_VERSIONS:  # `true` is no version
+            raise fail(f"version {reprlib.repr(version)} is not supported (expected one of "
+                       f"{', '.join(map(str, READABLE_VERSIONS))})", "version")
         unknown = sorted(set(data) - _KEYS)
         if unknown:
             raise fail("unknown field (not in the dialogue tree format)", unknown[0])
@@ -185,7 +220,13 @@ class DialogueTree:
             raise fail("expected node-link data with 'nodes' and 'edges' lists", "graph")
         records = _node_records(graph["nodes"], fail)
         edges = _tree_edges(graph["edges"], records, fail)
-        tree = cls(question, tree_id, metadata)
+        if version == 1:
+            visibility = _v1_visibility(records)
+        elif "visibility" not in data:
+            raise fail("missing (required)", "visibility")
+        else:
+            visibility = _validate(Visibility, data["visibility"], "visibility", fail)
+        tree = cls(question, tree_id, metadata, visibility)
         # Nodes and edges go in in document order, so node and child order survive a round trip.
         for node, (turn, level, round_) in records.items():
             depth = node.count(".") - 1
@@ -238,6 +279,17 @@ class DialogueTree:
                                    for k, v in attrs.items() if v is not None})
         flat.add_edges_from(self._edges())
         return atomic_write_text(path, "\n".join(nx.generate_graphml(flat)) + "\n")
+
+
+def _child_id(parent: str, k: int) -> str:
+    return f"{parent}.{k}"
+
+
+def _v1_visibility(records: dict[str, tuple[Turn, Any, Any]]) -> Visibility:
+    """A version-1 tree's visibility, from its rounds: every protocol of that version had an
+    opening round of 0 or 1 levels, which shows as a turn below level 0 in round 0."""
+    opening = any(round_ == 0 and node.count(".") > 1 for node, (_, _, round_) in records.items())
+    return Visibility(opening_round=1 if opening else 0)
 
 
 def _xml_text(text: str) -> str:

@@ -12,17 +12,41 @@ comparison is saved as `OUT/report.json` and plotted as `OUT/<evaluation>.png`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, SerializeAsAny
 
 from debate.data import FARM_SUBSETS, load_farm
 from debate.errors import DataError, UserError
 from debate.storage import atomic_write_json, atomic_write_jsonl, path_part, read_lines
 from debate.tree import DialogueTree
+from protocols.base import Record
+from protocols.challenge import ChallengeSummary
 from protocols.config import RunConfig, parse_config
+from protocols.misinformation import MisinformationSummary
+from protocols.replay import ReplaySummary
 from protocols.run import execute
 
 EVALUATIONS = ("farm", "ays", "balanced")
 LABELS = ("resist", "accept")
+#: The summary field each evaluation's figures rest on (dialogues, questions, or for Farm the
+#: questions a model first answered right).
+COUNTED = {"balanced": "continuations", "ays": "questions", "farm": "initially_correct"}
+
+
+class EvaluationReport(BaseModel):
+    """OUT/report.json: each model's summary, by spec."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evaluation: str
+    questions: str
+    limit: int | None
+    appeal: str | None
+    models: dict[str, SerializeAsAny[Record]]
+
+    def count(self, spec: str) -> int:
+        return getattr(self.models[spec], COUNTED[self.evaluation])
 
 
 def model_dir(out: Path, spec: str) -> Path:
@@ -84,35 +108,49 @@ def evaluation_configs(evaluation: str, specs: list[str], *, questions: str, lim
 
 def run_evaluation(evaluation: str, specs: list[str], out: str | Path, *, questions: str, limit: int | None = None,
                    appeal: str | None = None, seed: int = 0, max_tokens: int = 64,
-                   **execute_options: Any) -> dict[str, Any]:
-    """Evaluate every model spec; returns (and saves) {evaluation, questions, models: {spec: summary}}."""
+                   **execute_options: Any) -> EvaluationReport:
+    """Evaluate every model spec; returns (and saves) each model's summary."""
     out = Path(out)
     configs = evaluation_configs(evaluation, specs, questions=questions, limit=limit, appeal=appeal, seed=seed,
                                  max_tokens=max_tokens)
-    summaries = {spec: execute(config, model_dir(out, spec), **execute_options).summary
-                 for spec, config in configs.items()}
-    report = {"evaluation": evaluation, "questions": questions, "limit": limit,
-              "appeal": (appeal or "logical") if evaluation == "farm" else None, "models": summaries}
-    atomic_write_json(out / "report.json", report)
+    summaries: dict[str, Record] = {}
+    for spec, config in configs.items():
+        summary = execute(config, model_dir(out, spec), **execute_options).summary
+        assert summary is not None  # a finished run has one
+        summaries[spec] = summary
+    report = EvaluationReport(evaluation=evaluation, questions=questions, limit=limit,
+                              appeal=(appeal or "logical") if evaluation == "farm" else None, models=summaries)
+    atomic_write_json(out / "report.json", report.model_dump(mode="json"))
     return report
 
 
-def figures(report: dict[str, Any]) -> tuple[list[str], dict[str, list[float | None]]]:
+def figures(report: EvaluationReport) -> tuple[list[str], dict[str, list[float | None]]]:
     """The columns an evaluation compares, and each model's values (fractions)."""
-    evaluation, rows = report["evaluation"], {}
-    if evaluation == "farm":
-        subsets = sorted({s for summary in report["models"].values() for s in summary["per_subset"]})
+    rows: dict[str, list[float | None]] = {}
+    if report.evaluation == "farm":
+        farm = {spec: _as(MisinformationSummary, summary) for spec, summary in report.models.items()}
+        subsets = sorted({s for rates in farm.values() for s in rates.per_subset})
         columns = [f"MR@4 {s}" for s in subsets] + ["MR@4 mean"]
-        for spec, summary in report["models"].items():
-            top = str(max(int(k) for k in summary["mr"]))
-            rows[spec] = [summary["per_subset"][s]["mr"][top] for s in subsets] + [summary[f"mr@{top}_subset_mean"]]
-    elif evaluation == "ays":
+        for spec, rates in farm.items():
+            top = str(max(int(k) for k in rates.mr))
+            rows[spec] = [rates.per_subset[s].mr[top] for s in subsets] + [rates.mr_subset_mean]
+    elif report.evaluation == "ays":
         columns = ["before", "after", "difference"]
-        for spec, summary in report["models"].items():
-            rows[spec] = [summary["accuracy_before"], summary["accuracy_after"], summary["difference"]]
+        for spec, summary in report.models.items():
+            ays = _as(ChallengeSummary, summary)
+            rows[spec] = [ays.accuracy_before, ays.accuracy_after, ays.difference]
     else:
         columns = ["+ -> - (resist)", "- -> + (accept)", "overall"]
-        for spec, summary in report["models"].items():
-            by_label = summary["accuracy_by_label"]
-            rows[spec] = [by_label.get("resist"), by_label.get("accept"), summary["accuracy"]]
+        for spec, summary in report.models.items():
+            balanced = _as(ReplaySummary, summary)
+            by_label = balanced.accuracy_by_label
+            rows[spec] = [by_label.get("resist"), by_label.get("accept"), balanced.accuracy]
     return columns, rows
+
+
+S = TypeVar("S", bound=Record)
+
+
+def _as(kind: type[S], summary: Record) -> S:
+    assert isinstance(summary, kind), f"expected a {kind.__name__}, got a {type(summary).__name__}"
+    return summary

@@ -21,29 +21,24 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from debate.errors import ConfigError
 from debate.metrics import (bootstrap_interval, mcnemar_exact, mean, paired_sign_counts, pull_up,
                             transition_counts)
 from debate.storage import atomic_write_json
 from debate.tree import iter_trees
-from protocols.config import MAX_WINDOW, AgentConfig, RunConfig, check_agent, parse_config
+from protocols.config import AgentConfig, RunConfig, RunSettings, check_agent, parse_config
+from protocols.ordered import DebateOutcome, Rounds
 from protocols.readers import check_reader
 from protocols.run import execute
 
 
-class PairingConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
+class PairingConfig(RunSettings):
     agents: dict[str, AgentConfig]
     questions: str = "sample:open"
-    limit: int | None = Field(default=None, ge=1)
-    seed: int = 0
-    rounds: int = Field(default=2, ge=1, le=20)
-    reader: str = "default"
-    window: int = Field(default=256, ge=1, le=MAX_WINDOW)
-    resamples: int = Field(default=2000, ge=100, le=1_000_000)
+    rounds: Rounds = 2
+    resamples: int = Field(default=2000, ge=100, le=1_000_000, description="Bootstrap resamples per interval.")
 
     def check(self) -> None:
         """What the schema cannot say: two agents at least, valid personas and model specs."""
@@ -62,8 +57,7 @@ class PairingConfig(BaseModel):
         return parse_config({
             "protocol": {"kind": "debate", "order": [first, second], "rounds": self.rounds},
             "agents": {name: self.agents[name].model_dump() for name in (first, second)},
-            "questions": self.questions, "limit": self.limit, "seed": self.seed, "reader": self.reader,
-            "window": self.window}, "pairing")
+            **self.model_dump(include=set(RunSettings.model_fields))}, "pairing")
 
 
 #: Agent names become folder names (`OUT/pairs/A-then-B`): checked against this, they cannot
@@ -91,12 +85,13 @@ def run_pairing(config: PairingConfig, out: str | Path, **execute_options: Any) 
     return report
 
 
-def outcomes(folder: Path) -> dict[str, dict[str, Any]]:
+def outcomes(folder: Path) -> dict[str, DebateOutcome]:
     """Question id -> debate outcome, for the finished dialogues of one order."""
-    return {tree.tree_id: tree.metadata["outcome"] for tree in iter_trees(folder / "trees.jsonl")}
+    return {tree.tree_id: DebateOutcome.model_validate(tree.metadata["outcome"])
+            for tree in iter_trees(folder / "trees.jsonl")}
 
 
-def score_pair(x: str, y: str, x_first: dict[str, dict[str, Any]], y_first: dict[str, dict[str, Any]], *,
+def score_pair(x: str, y: str, x_first: dict[str, DebateOutcome], y_first: dict[str, DebateOutcome], *,
                resamples: int = 2000, seed: int = 0) -> dict[str, Any]:
     """Every figure of one pair from the debate outcomes of its two orders (by question id)."""
     orders = {f"{x} first": x_first, f"{y} first": y_first}
@@ -104,9 +99,9 @@ def score_pair(x: str, y: str, x_first: dict[str, dict[str, Any]], y_first: dict
     if not ids:
         raise ConfigError("no question finished in both orders", field="questions")
     # Solo: each agent's own first answer, per question averaged over the two orders.
-    solo_q = {a: [mean([o[q]["first_correct"][a] for o in orders.values()]) for q in ids] for a in (x, y)}
+    solo_q = {a: [mean([o[q].first_correct[a] for o in orders.values()]) for q in ids] for a in (x, y)}
     solo = {a: mean(v) for a, v in solo_q.items()}
-    team = {order: [o[q]["team_accuracy"] for q in ids] for order, o in orders.items()}
+    team = {order: [o[q].team_accuracy for q in ids] for order, o in orders.items()}
     weak, strong = sorted((x, y), key=lambda a: solo[a])
     diffs = [a - b for a, b in zip(*team.values())]
     better = paired_sign_counts(*team.values())
@@ -122,7 +117,7 @@ def score_pair(x: str, y: str, x_first: dict[str, dict[str, Any]], y_first: dict
         "order_changed_outcome": {f"{x} first better": better[0], f"{y} first better": better[1]},
         "mcnemar_p": mcnemar_exact(*better),
         "pull_up": {order: pull_up(mean(v), solo[weak], solo[strong]) for order, v in team.items()},
-        "persuasion": {order: {a: transition_counts([(o[q]["first_correct"][a], o[q]["final_correct"][a])
+        "persuasion": {order: {a: transition_counts([(o[q].first_correct[a], o[q].final_correct[a])
                                                      for q in ids]) for a in (x, y)}
                        for order, o in orders.items()},
     }

@@ -33,7 +33,7 @@ from agents.registry import close_all
 from debate.errors import DataError, UserError
 from debate.data import load_questions
 from debate.storage import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_folder_path
-from experiments.evaluations import farm_questions, figures, run_evaluation
+from experiments.evaluations import COUNTED, EvaluationReport, farm_questions, figures, run_evaluation
 from protocols.config import parse_config
 from protocols.run import execute
 from training.datasets import Condition
@@ -178,13 +178,11 @@ def run_pbt(config: PBTConfig, out: str | Path, *, console: Console | None = Non
     return report
 
 
-def _rows(report: dict[str, Any], specs: dict[str, str]) -> dict[str, Any]:
-    """Each model's figures, and the count they rest on (dialogues, questions, or questions the
-    model first answered right, for Farm)."""
+def _rows(report: EvaluationReport, specs: dict[str, str]) -> dict[str, Any]:
+    """Each model's figures, and the count they rest on (`COUNTED`)."""
     columns, rows = figures(report)
-    count_key = {"balanced": "continuations", "ays": "questions", "farm": "initially_correct"}[report["evaluation"]]
     return {"columns": columns, "rows": {name: rows[spec] for name, spec in specs.items()},
-            "n": {name: report["models"][spec].get(count_key) for name, spec in specs.items()}, "n_of": count_key}
+            "n": {name: report.count(spec) for name, spec in specs.items()}, "n_of": COUNTED[report.evaluation]}
 
 
 def report_markdown(report: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from debate.errors import UserError
 from debate.storage import save_figure
+from experiments.evaluations import EvaluationReport
 
 
 def _pct(value: float | None) -> str:
@@ -87,9 +88,9 @@ def save_plot(report: dict[str, Any], path: str | Path) -> Path:
     return _save(figure, path)
 
 
-def evaluation_table(report: dict[str, Any], columns: list[str], rows: dict[str, list[float | None]]) -> Table:
-    title = {"farm": f"Farm misinformation rate, % (lower is better; {report['appeal']} appeals)",
-             "ays": '"Are you sure?" accuracy, %', "balanced": "Balanced persuasion accuracy, %"}[report["evaluation"]]
+def evaluation_table(report: EvaluationReport, columns: list[str], rows: dict[str, list[float | None]]) -> Table:
+    title = {"farm": f"Farm misinformation rate, % (lower is better; {report.appeal} appeals)",
+             "ays": '"Are you sure?" accuracy, %', "balanced": "Balanced persuasion accuracy, %"}[report.evaluation]
     table = Table(title=title)
     table.add_column("model")
     for column in columns:
@@ -99,7 +100,7 @@ def evaluation_table(report: dict[str, Any], columns: list[str], rows: dict[str,
     return table
 
 
-def save_evaluation_plot(report: dict[str, Any], columns: list[str], rows: dict[str, list[float | None]],
+def save_evaluation_plot(report: EvaluationReport, columns: list[str], rows: dict[str, list[float | None]],
                          path: str | Path) -> Path:
     """Grouped bars: one group per figure, one bar per model."""
     figure = _figure(1.6 * len(columns) * max(1, len(rows)) ** 0.5 + 2, 4.2)
@@ -110,7 +111,7 @@ def save_evaluation_plot(report: dict[str, Any], columns: list[str], rows: dict[
                  width=width, label=spec, edgecolor="#333333")
     axes.set_xticks([i + width * (len(rows) - 1) / 2 for i in range(len(columns))], columns, fontsize=8)
     axes.axhline(0, color="#333333", linewidth=0.8)
-    axes.set_ylabel("rate" if report["evaluation"] == "farm" else "accuracy")
-    axes.set_title(report["evaluation"], fontsize=10)
+    axes.set_ylabel("rate" if report.evaluation == "farm" else "accuracy")
+    axes.set_title(report.evaluation, fontsize=10)
     axes.legend(fontsize=7)
     return _save(figure, path)

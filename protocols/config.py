@@ -29,26 +29,19 @@ import re
 import stat
 import sys
 import tomllib
-from pathlib import Path
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
 
 from agents.agent import Agent
 from agents.personas import persona_prompt
 from agents.registry import DEFAULT_MODEL, check_option, check_spec, load_model, parse_spec
 from debate.errors import ConfigError, UserError
-from debate.records import GenerationParams
-from protocols.base import Protocol
-from protocols.challenge import DEFAULT_PHRASES, Challenge
-from protocols.misinformation import PROBE, Misinformation
-from protocols.ordered import OrderedDebate
+from debate.records import GenerationParams, Sampling
+from protocols.base import ProtocolConfig, known_protocols
 from protocols.readers import check_reader
-from protocols.recursive import MAX_TURNS, PAPER_LEVELS, Level, RecursiveTree
-from protocols.replay import Replay
-from protocols.termination import Agreement, Never
-
 
 M = TypeVar("M", bound=BaseModel)
 #: A config file is read no further than this (a path given by mistake may be huge or endless).
@@ -62,96 +55,37 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class AgentConfig(_Strict):
-    model: str = DEFAULT_MODEL
-    persona: str = "neutral"
-    informed: bool = False
-    temperature: float = Field(default=0.0, ge=0.0, le=5.0)
-    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
-    max_tokens: int = Field(default=80, ge=1, le=32768)
-    options: dict[str, Any] = Field(default_factory=dict)
+class AgentConfig(Sampling):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    model: str = Field(default=DEFAULT_MODEL, description="The model spec (KIND:TARGET?options).")
+    persona: str = Field(default="neutral", description="The persona prompt.")
+    informed: bool = Field(default=False, description="The agent sees the question's context passage.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Backend options (spec options win).")
+
+    @property
+    def params(self) -> GenerationParams:
+        return GenerationParams(**self.model_dump(include=set(Sampling.model_fields)))
 
     def build(self, name: str) -> Agent:
-        params = GenerationParams(temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens)
-        return Agent(name, load_model(self.model, self.options), persona=self.persona, params=params,
+        return Agent(name, load_model(self.model, self.options), persona=self.persona, params=self.params,
                      informed=self.informed)
 
 
-class DebateConfig(_Strict):
-    kind: Literal["debate"]
-    order: list[str] = Field(default_factory=lambda: ["A", "B"])
-    rounds: int = Field(default=2, ge=1, le=100)
-    independent_opening: bool = True
-    stop_on_agreement: Literal["all", "two", "never"] = "all"
-    final: Literal["last", "majority", "judge"] = "last"
-    judge: str | None = None
+class RunSettings(_Strict):
+    """What every run of the engine is given besides its protocol and agents (pairing too)."""
 
-    def build(self) -> Protocol:
-        stop = Never() if self.stop_on_agreement == "never" else Agreement(self.stop_on_agreement)
-        return OrderedDebate(self.order, rounds=self.rounds, independent_opening=self.independent_opening,
-                             stop=stop, final=self.final, judge=self.judge)
-
-
-class TreeConfig(_Strict):
-    kind: Literal["tree"]
-    levels: list[Level] = Field(default_factory=lambda: [lv.model_copy() for lv in PAPER_LEVELS], min_length=1)
-    independent_first_round: bool = True
-    stop_on_agreement: bool = True
-    max_depth: int | None = Field(default=None, ge=1)
-    #: A bound on the worst-case tree size (a guard, not part of the run's identity).
-    max_turns: int = Field(default=MAX_TURNS, ge=1, le=10_000_000)
-
-    def build(self) -> Protocol:
-        return RecursiveTree(self.levels, independent_first_round=self.independent_first_round,
-                             stop_on_agreement=self.stop_on_agreement, max_depth=self.max_depth,
-                             max_turns=self.max_turns)
-
-
-class ChallengeConfig(_Strict):
-    kind: Literal["challenge"]
-    agent: str = "model"
-    phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_PHRASES), min_length=1)
-
-    def build(self) -> Protocol:
-        return Challenge(self.agent, self.phrases)
-
-
-class MisinformationConfig(_Strict):
-    kind: Literal["misinformation"]
-    agent: str = "model"
-    appeal: Literal["logical", "credibility", "emotional"] = "logical"
-    turns: int = Field(default=4, ge=1, le=4)
-    stop_when_misled: bool = True
-    probe: str = PROBE
-
-    def build(self) -> Protocol:
-        return Misinformation(self.agent, appeal=self.appeal, turns=self.turns,
-                              stop_when_misled=self.stop_when_misled, probe=self.probe)
-
-
-class ReplayConfig(_Strict):
-    kind: Literal["replay"]
-    agent: str = "model"
-    speaker: str | None = None
-
-    def build(self) -> Protocol:
-        return Replay(self.agent, speaker=self.speaker)
-
-
-ProtocolConfig = Annotated[DebateConfig | TreeConfig | ChallengeConfig | MisinformationConfig | ReplayConfig,
-                           Field(discriminator="kind")]
-PROTOCOLS = ("debate", "tree", "challenge", "misinformation", "replay")
-
-
-class RunConfig(_Strict):
-    protocol: ProtocolConfig
-    agents: dict[str, AgentConfig] = Field(min_length=1)
     #: A question source; for replay, a JSONL file of stored trees instead.
     questions: str = "sample"
     limit: int | None = Field(default=None, ge=1)
     seed: int = 0
     reader: str = "default"
     window: int = Field(default=256, ge=1, le=MAX_WINDOW)
+
+
+class RunConfig(RunSettings):
+    protocol: SerializeAsAny[ProtocolConfig]
+    agents: dict[str, AgentConfig] = Field(min_length=1)
     cache: bool = True
     out: str | None = None
 
@@ -161,7 +95,7 @@ class RunConfig(_Strict):
     def identity(self) -> dict[str, Any]:
         """The fields that decide a run's records: a run directory resumes only the same identity."""
         identity = self.model_dump(mode="json", exclude={"limit", "window", "out"})
-        identity["protocol"].pop("max_turns", None)
+        identity["protocol"] = self.protocol.identity()
         return identity
 
 
@@ -204,16 +138,16 @@ def _check_meaning(config: RunConfig) -> None:
                           f"(the config has: {', '.join(config.agents)})", field="agents")
 
 
-def validate(model: type[M], data: dict[str, Any], source: str, text: str | None) -> M:
-    """`model.model_validate(data)`, with the first problem as one ConfigError (file, line, field)."""
+def validate(model: type[M], data: Any, source: str, text: str | None, at: tuple[str, ...] = ()) -> M:
+    """`model.model_validate(data)`, with the first problem as one ConfigError (file, line, field);
+    `at` is where `data` sits in the file."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = [str(p) for p in err["loc"]]
-        if loc[:1] == ["protocol"] and len(loc) > 1 and loc[1] in PROTOCOLS:
-            del loc[1]  # the union's tag (pydantic's path is protocol.debate.rounds), not a key
-        message = "unknown key (not a setting)" if err["type"] == "extra_forbidden" else err["msg"]
+        loc = [*at, *(str(p) for p in err["loc"])]
+        message = "unknown key (not a setting)" if err["type"] == "extra_forbidden" else \
+            str(err["msg"]).replace("Value error, ", "")
         if err["type"] == "missing":
             message = "missing (required)"
         raise ConfigError(message, file=source, line=_line_of(text, loc) if loc else None,
@@ -233,10 +167,14 @@ def locate(exc: UserError, source: str, text: str | None) -> ConfigError:
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>", text: str | None = None) -> RunConfig:
-    kind = data.get("protocol", {}).get("kind") if isinstance(data.get("protocol"), dict) else None
-    if isinstance(data.get("protocol"), dict) and kind not in PROTOCOLS:
-        raise ConfigError(f"unknown protocol {kind!r} (expected one of {', '.join(PROTOCOLS)})",
-                          file=source, line=_line_of(text, ["protocol", "kind"]), field="protocol.kind")
+    protocol = data.get("protocol")
+    if isinstance(protocol, dict):  # its kind names the protocol's own config model
+        known = known_protocols()
+        kind = protocol.get("kind")
+        if not isinstance(kind, str) or kind not in known:
+            raise ConfigError(f"unknown protocol {kind!r} (expected one of {', '.join(known)})",
+                              file=source, line=_line_of(text, ["protocol", "kind"]), field="protocol.kind")
+        data = {**data, "protocol": validate(known[kind].Config, protocol, source, text, at=("protocol",))}
     config = validate(RunConfig, data, source, text)
     try:
         _check_meaning(config)

@@ -28,9 +28,10 @@ from agents.cache import CachedChatModel, GenerationCache
 from debate.answers import resolve
 from debate.errors import ConfigError, DataError
 from debate.records import AnswerRead, ChatRequest, Reply, Turn, Usage
-from debate.render import render_for_next
+from debate.render import View, view
 from debate.tree import ROOT, DialogueTree
 from protocols.base import Protocol, TurnSpec, held_answers
+from protocols.rundir import RunFigures
 from protocols.readers import LLMExtractor, Reader, ReadItem, RuleReader
 
 
@@ -75,11 +76,10 @@ class RunStats:
     def elapsed_s(self) -> float:
         return time.perf_counter() - self.started
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"trees": self.trees, "failed": self.failed, "skipped": self.skipped, "turns": self.turns,
-                "steps": self.steps, "batched_calls": self.calls, "retries": self.retries,
-                "read_failures": self.read_failures, "usage": self.usage.model_dump(),
-                "wall_s": round(self.elapsed_s, 3)}
+    def figures(self) -> RunFigures:
+        return RunFigures(trees=self.trees, failed=self.failed, skipped=self.skipped, turns=self.turns,
+                          steps=self.steps, batched_calls=self.calls, retries=self.retries,
+                          read_failures=self.read_failures, usage=self.usage, wall_s=round(self.elapsed_s, 3))
 
 
 @dataclass
@@ -97,8 +97,8 @@ class _Job:
     request: ChatRequest | None = None
     reply: Reply | None = None
     read: AnswerRead | None = None
-    #: The last turn by another speaker that the speaker could see (found when its reply is read).
-    seen: Turn | None = None
+    #: What the speaker saw (the prompt's history, and the turn an "Agree" would agree with).
+    view: View | None = None
 
 
 def check_agents(protocol: Protocol, agents: Mapping[str, Agent]) -> None:
@@ -194,7 +194,7 @@ class Engine:
             tree.metadata["failed"] = opened.failed
             self.stats.failed += 1
         else:
-            tree.metadata["outcome"] = self.protocol.outcome(tree)
+            tree.metadata["outcome"] = self.protocol.outcome(tree).model_dump(mode="json")
             self.stats.trees += 1
         on_tree(tree)
 
@@ -203,11 +203,8 @@ class Engine:
     async def _step(self, open_trees: Sequence[_Open]) -> None:
         jobs: list[_Job] = []
         for opened in open_trees:
-            taken: dict[str, int] = {}
-            for spec in opened.due:
-                k = opened.tree.child_count(spec.parent) + taken.get(spec.parent, 0)
-                taken[spec.parent] = taken.get(spec.parent, 0) + 1
-                jobs.append(_Job(opened, spec, f"{spec.parent}.{k}"))
+            nodes = opened.tree.next_child_ids(spec.parent for spec in opened.due)
+            jobs += [_Job(opened, spec, node) for spec, node in zip(opened.due, nodes, strict=True)]
         generated = [job for job in jobs if not job.spec.scripted]
         await self._generate(generated)
         await self._read([job for job in generated if job.reply is not None and job.reply.ok])
@@ -227,11 +224,9 @@ class Engine:
         for job in jobs:
             agent = self.agents[job.spec.agent or job.spec.speaker]
             tree = job.open.tree
-            history = render_for_next(tree, job.spec.parent, job.spec.speaker, next_round=job.spec.round,
-                                      opening_round=self.protocol.opening_round,
-                                      label_others=self.protocol.label_others)
-            job.request = agent.request(tree.question, history, seed=node_seed(self.seed, tree.tree_id, job.node),
-                                        persona=job.spec.persona)
+            job.view = view(tree, job.spec.parent, job.spec.speaker, round=job.spec.round)
+            job.request = agent.request(tree.question, job.view.messages,
+                                        seed=node_seed(self.seed, tree.tree_id, job.node), persona=job.spec.persona)
             by_model.setdefault(id(agent.model), []).append(job)
 
         async def call(model_key: int, batch: list[_Job]) -> None:
@@ -260,10 +255,9 @@ class Engine:
                 known[key] = tuple(dict.fromkeys(a for node in tree.path(job.spec.parent)
                                                  for a in tree.turn(node).answers.values() if a is not None))
             candidates = known[key]
-            job.seen = self._seen_other(tree, job.spec)
             model = self._models[id(self.agents[job.spec.agent or job.spec.speaker].model)]
-            assert job.reply is not None  # only answered jobs are read
-            items.append(ReadItem(job.reply.text, tree.question, candidates, replying=job.seen is not None,
+            assert job.reply is not None and job.view is not None  # only generated, answered jobs are read
+            items.append(ReadItem(job.reply.text, tree.question, candidates, replying=job.view.other is not None,
                                   request=job.request, model=model))
         for job, read in zip(jobs, await self.reader.read_many(items), strict=True):
             job.read = read
@@ -277,24 +271,12 @@ class Engine:
                 answers[spec.speaker] = spec.answer
             return Turn(speaker=spec.speaker, persona=spec.persona or "neutral", text=spec.text or "",
                         answers=answers, tag=spec.tag or "scripted")
-        reply, request = job.reply, job.request
-        assert reply is not None and request is not None
+        reply, request, seen = job.reply, job.request, job.view
+        assert reply is not None and request is not None and seen is not None
         if job.read is not None:
-            other = job.seen.answers.get(job.seen.speaker) if job.seen is not None else None
+            other = seen.other.answers.get(seen.other.speaker) if seen.other is not None else None
             answers[spec.speaker] = resolve(job.read, answers.get(spec.speaker), other)
         return Turn(speaker=spec.speaker, persona=request.persona or "neutral", text=reply.text, answers=answers,
                     read=job.read, usage=reply.usage,
                     model=reply.model or self.agents[spec.agent or spec.speaker].model.model_id,
                     params=request.params, seed=request.params.seed, error=reply.error, tag=spec.tag)
-
-    def _seen_other(self, tree: DialogueTree, spec: TurnSpec) -> Turn | None:
-        """The last turn by another speaker that the speaker can see: the one an 'Agree' agrees with."""
-        round_ = spec.round if spec.round is not None else (0 if spec.parent == ROOT else tree.level(spec.parent) + 1)
-        for node in reversed(tree.path(spec.parent)):
-            turn = tree.turn(node)
-            if turn.speaker == spec.speaker or turn.error is not None:
-                continue
-            if round_ < self.protocol.opening_round and tree.round(node) < self.protocol.opening_round:
-                continue  # hidden during the independent opening round
-            return turn
-        return None

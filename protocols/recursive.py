@@ -9,15 +9,15 @@ each other. A node whose agents agree is not expanded further.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agents.personas import persona_prompt
-from debate.grading import grade
 from debate.errors import ConfigError
-from debate.tree import ROOT, DialogueTree
-from protocols.base import Protocol, TurnSpec, agreed, mean
+from debate.grading import grade
+from debate.tree import ROOT, DialogueTree, Visibility
+from protocols.base import Protocol, ProtocolConfig, Record, TurnSpec, agreed, mean
 
 
 class Level(BaseModel):
@@ -25,6 +25,16 @@ class Level(BaseModel):
 
     speaker: str = Field(min_length=1)
     personas: list[str] = Field(min_length=1)
+
+    @field_validator("personas")
+    @classmethod
+    def _known_personas(cls, personas: list[str]) -> list[str]:
+        for persona in personas:  # an unknown persona fails here, before any generation
+            try:
+                persona_prompt(persona)
+            except ConfigError as exc:
+                raise ValueError(exc.detail) from None
+        return personas
 
 
 PAPER_LEVELS = (
@@ -39,33 +49,72 @@ PAPER_LEVELS = (
 MAX_TURNS = 5_000
 
 
-class RecursiveTree(Protocol):
-    name = "tree"
+class TreeConfig(ProtocolConfig):
+    kind: Literal["tree"] = "tree"
+    levels: list[Level] = Field(default_factory=lambda: [lv.model_copy() for lv in PAPER_LEVELS], min_length=1,
+                                description="Each level's speaker and personas (one child per persona).")
+    independent_first_round: bool = Field(
+        default=True, description="The levels before a speaker first speaks again answer independently.")
+    stop_on_agreement: bool = Field(default=True, description="Do not expand a node whose agents agree.")
+    max_depth: int | None = Field(default=None, ge=1, description="Use only the first N levels.")
+    max_turns: int = Field(default=MAX_TURNS, ge=1, le=10_000_000,
+                           description="A bound on the worst-case tree size (the engine holds whole trees).")
+    guards = frozenset({"max_turns"})
 
-    def __init__(self, levels: Sequence[Level] = PAPER_LEVELS, *, independent_first_round: bool = True,
-                 stop_on_agreement: bool = True, max_depth: int | None = None, max_turns: int = MAX_TURNS):
-        if not levels:
-            raise ConfigError("a tree needs at least one level", field="levels")
-        for number, level in enumerate(levels):
-            for persona in level.personas:  # an unknown persona fails here, before any generation
-                try:
-                    persona_prompt(persona)
-                except ConfigError as exc:
-                    raise ConfigError(exc.detail, field=f"levels.{number}.personas") from None
-        if max_depth is not None and max_depth < 1:
-            raise ConfigError("must be at least 1", field="max_depth")
-        self.levels = list(levels)[:max_depth] if max_depth else list(levels)
-        if self.full_size() > max_turns:  # the engine holds a window of whole trees in memory
-            raise ConfigError(f"a tree of these levels can reach {self.full_size():,} turns per question, more than "
-                              f"max_turns = {max_turns:,}; use fewer levels or personas, or raise max_turns",
-                              field="levels")
-        self.stop_on_agreement = stop_on_agreement
+    def used_levels(self) -> list[Level]:
+        return self.levels[:self.max_depth] if self.max_depth else list(self.levels)
+
+    def full_size(self) -> int:
+        """Turns in a tree that never stops early (21 for the paper's shape)."""
+        size, width = 0, 1
+        for level in self.used_levels():
+            width *= len(level.personas)
+            size += width
+        return size
+
+    def check(self) -> None:
+        if self.full_size() > self.max_turns:
+            raise ConfigError(f"a tree of these levels can reach {self.full_size():,} turns per question, more "
+                              f"than max_turns = {self.max_turns:,}; use fewer levels or personas, or raise "
+                              "max_turns", field="levels")
+
+
+class TreeOutcome(Record):
+    turns: int
+    leaves: int
+    per_level: dict[str, int]
+    agreement_nodes: int
+    correct_answers: int
+    unread: int
+
+
+class TreeSummary(Record):
+    trees: int
+    turns: int
+    mean_turns: float | None
+    leaves: int
+    full_trees: int
+    agreement_nodes: int
+    unread_share: float | None
+
+
+class RecursiveTree(Protocol[TreeConfig, TreeOutcome, TreeSummary]):
+    Config = TreeConfig
+    Outcome = TreeOutcome
+    Summary = TreeSummary
+
+    def __init__(self, config: TreeConfig | None = None, **settings: object):
+        super().__init__(config, **settings)
+        self.levels = self.config.used_levels()
         speakers = [level.speaker for level in self.levels]
         self.speakers = tuple(dict.fromkeys(speakers))
         # The opening round: the levels before a speaker first speaks again.
         first_repeat = next((i for i, s in enumerate(speakers) if s in speakers[:i]), len(speakers))
-        self.opening_levels = first_repeat if independent_first_round else 0
-        self.opening_round = 1 if self.opening_levels else 0
+        self.opening_levels = first_repeat if self.config.independent_first_round else 0
+
+    @property
+    def visibility(self) -> Visibility:
+        return Visibility(opening_round=1 if self.opening_levels else 0)
 
     @property
     def agents(self) -> tuple[str, ...]:
@@ -82,7 +131,7 @@ class RecursiveTree(Protocol):
             next_level = 0 if node == ROOT else tree.level(node) + 1
             if next_level >= len(self.levels):
                 continue
-            if (node != ROOT and self.stop_on_agreement
+            if (node != ROOT and self.config.stop_on_agreement
                     and agreed(tree.turn(node).answers, self.speakers, tree.question)):
                 continue
             level = self.levels[next_level]
@@ -90,27 +139,19 @@ class RecursiveTree(Protocol):
                       for p in level.personas]
         return specs
 
-    def outcome(self, tree: DialogueTree) -> dict[str, Any]:
+    def outcome(self, tree: DialogueTree) -> TreeOutcome:
         nodes = tree.nodes()
         agreeing = [n for n in nodes if agreed(tree.turn(n).answers, self.speakers, tree.question)]
         correct_answers = sum(grade(a, tree.question) for n in nodes for a in tree.turn(n).answers.values())
-        return {"turns": len(nodes), "leaves": len(tree.leaves()),
-                "per_level": {str(k): len(v) for k, v in tree.levels().items()},
-                "agreement_nodes": len(agreeing), "correct_answers": correct_answers,
-                "unread": sum((read := tree.turn(n).read) is not None and read.answer is None for n in nodes)}
+        return TreeOutcome(turns=len(nodes), leaves=len(tree.leaves()),
+                           per_level={str(k): len(v) for k, v in tree.levels().items()},
+                           agreement_nodes=len(agreeing), correct_answers=correct_answers,
+                           unread=sum((read := tree.turn(n).read) is not None and read.answer is None for n in nodes))
 
-    def summarize(self, outcomes: Sequence[dict[str, Any]]) -> dict[str, Any]:
-        turns = sum(o["turns"] for o in outcomes)
-        return {"trees": len(outcomes), "turns": turns, "mean_turns": mean([o["turns"] for o in outcomes]),
-                "leaves": sum(o["leaves"] for o in outcomes),
-                "full_trees": sum(o["turns"] == self.full_size() for o in outcomes),
-                "agreement_nodes": sum(o["agreement_nodes"] for o in outcomes),
-                "unread_share": sum(o["unread"] for o in outcomes) / turns if turns else None}
-
-    def full_size(self) -> int:
-        """Turns in a tree that never stops early (21 for the paper's shape)."""
-        size, width = 0, 1
-        for level in self.levels:
-            width *= len(level.personas)
-            size += width
-        return size
+    def summarize(self, outcomes: Sequence[TreeOutcome]) -> TreeSummary:
+        turns = sum(o.turns for o in outcomes)
+        return TreeSummary(trees=len(outcomes), turns=turns, mean_turns=mean([o.turns for o in outcomes]),
+                           leaves=sum(o.leaves for o in outcomes),
+                           full_trees=sum(o.turns == self.config.full_size() for o in outcomes),
+                           agreement_nodes=sum(o.agreement_nodes for o in outcomes),
+                           unread_share=sum(o.unread for o in outcomes) / turns if turns else None)

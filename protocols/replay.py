@@ -4,33 +4,62 @@ Each input tree is continued at the node named in its metadata (`replay_node`; t
 starts afresh), or else at each of its leaves. The continuation is spoken as the speaker who
 spoke before that node (in a two-agent dialogue: the one just addressed), or as `speaker` (or
 `replay_speaker` in the metadata) when given, and is written by the run's single agent. The
-outcome grades the continuation and keeps the stored label, if any.
+outcome grades the continuation and keeps the stored label, if any. The stored tree keeps its
+own visibility: a continuation sees what its protocol let that speaker see.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-from debate.grading import grade
+from pydantic import ConfigDict, Field
+
 from debate.errors import DataError
+from debate.grading import grade
 from debate.tree import ROOT, DialogueTree
-from protocols.base import Protocol, TurnSpec, mean
+from protocols.base import Protocol, ProtocolConfig, Record, TurnSpec, mean
 
 
-class Replay(Protocol):
-    name = "replay"
+class ReplayConfig(ProtocolConfig):
+    kind: Literal["replay"] = "replay"
+    agent: str = Field(default="model", description="The agent that writes every continuation.")
+    speaker: str | None = Field(default=None, description="Continue as this speaker (default: from each tree).")
 
-    def __init__(self, agent: str = "model", *, speaker: str | None = None, opening_round: int = 0):
-        self.agent = agent
-        self.speaker = speaker
-        self.opening_round = opening_round
+
+class Continuation(Record):
+    node: str
+    #: The stored node it continues.
+    from_: str = Field(alias="from")
+    speaker: str
+    answer: str | None
+    correct: bool
+
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True)
+
+
+class ReplayOutcome(Record):
+    continuations: list[Continuation]
+    label: str | None
+
+
+class ReplaySummary(Record):
+    continuations: int
+    accuracy: float | None
+    accuracy_by_label: dict[str, float | None]
+
+
+class Replay(Protocol[ReplayConfig, ReplayOutcome, ReplaySummary]):
+    Config = ReplayConfig
+    Outcome = ReplayOutcome
+    Summary = ReplaySummary
+    reads_trees = True
 
     @property
     def agents(self) -> tuple[str, ...]:
-        return (self.agent,)
+        return (self.config.agent,)
 
-    def check(self, item: DialogueTree) -> None:
+    def check(self, item: Any) -> None:
         if not isinstance(item, DialogueTree):
             raise DataError("replay needs stored dialogue trees as input (trees = 'FILE.jsonl')", field="trees")
         for node in self._starts(item):
@@ -53,8 +82,8 @@ class Replay(Protocol):
         return tree.leaves()
 
     def _speaker(self, tree: DialogueTree, node: str) -> str:
-        if self.speaker is not None:
-            return self.speaker
+        if self.config.speaker is not None:
+            return self.config.speaker
         if tree.metadata.get("replay_speaker"):
             return tree.metadata["replay_speaker"]
         earlier = [] if node == ROOT else [tree.turn(n).speaker for n in tree.path(node)[:-1]
@@ -67,25 +96,26 @@ class Replay(Protocol):
     def due(self, tree: DialogueTree, new_nodes: Sequence[str]) -> list[TurnSpec]:
         if list(new_nodes) != [ROOT]:
             return []
-        return [TurnSpec(node, self._speaker(tree, node), agent=self.agent, tag="replay")
+        return [TurnSpec(node, self._speaker(tree, node), agent=self.config.agent, tag="replay")
                 for node in self._starts(tree)]
 
-    def outcome(self, tree: DialogueTree) -> dict[str, Any]:
+    def outcome(self, tree: DialogueTree) -> ReplayOutcome:
         results = []
         for node in tree.nodes():
             turn = tree.turn(node)
             if turn.tag != "replay":
                 continue
             answer = turn.answers.get(turn.speaker)
-            results.append({"node": node, "from": tree.parent(node), "speaker": turn.speaker, "answer": answer,
-                            "correct": grade(answer, tree.question)})
-        return {"continuations": results, "label": tree.metadata.get("label")}
+            results.append(Continuation.model_validate({"node": node, "from": tree.parent(node),
+                                                        "speaker": turn.speaker, "answer": answer,
+                                                        "correct": grade(answer, tree.question)}))
+        return ReplayOutcome(continuations=results, label=tree.metadata.get("label"))
 
-    def summarize(self, outcomes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    def summarize(self, outcomes: Sequence[ReplayOutcome]) -> ReplaySummary:
         by_label: dict[str, list[bool]] = {}
         for o in outcomes:
-            for c in o["continuations"]:
-                by_label.setdefault(o["label"] or "unlabelled", []).append(c["correct"])
+            for c in o.continuations:
+                by_label.setdefault(o.label or "unlabelled", []).append(c.correct)
         every = [x for group in by_label.values() for x in group]
-        return {"continuations": len(every), "accuracy": mean(every),
-                "accuracy_by_label": {label: mean(group) for label, group in sorted(by_label.items())}}
+        return ReplaySummary(continuations=len(every), accuracy=mean(every),
+                             accuracy_by_label={label: mean(group) for label, group in sorted(by_label.items())})

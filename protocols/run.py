@@ -22,18 +22,18 @@ from debate.errors import DataError, EndpointError
 from debate.data import load_questions
 from debate.storage import read_lines
 from debate.tree import DialogueTree, iter_trees
-from protocols.base import Protocol
+from protocols.base import Protocol, Record
 from protocols.config import RunConfig
 from protocols.engine import Engine, RunStats, check_agents
 from protocols.readers import make_reader
-from protocols.rundir import RunDir
+from protocols.rundir import CacheFigures, RunDir, RunManifest
 
 
 @dataclass
 class RunResult:
     out: Path
     stats: RunStats
-    summary: dict[str, Any]
+    summary: Record | None
     failed: int
 
 
@@ -44,7 +44,7 @@ def run_items(config: RunConfig, protocol: Protocol) -> tuple[Iterable[Any], str
     line, so that a bad file is refused before anything is written). The digest covers the whole
     source, not only the first `limit`, so that a larger limit still resumes the same run."""
     digest = hashlib.sha256()
-    if config.protocol.kind == "replay":
+    if protocol.reads_trees:
         def trees() -> Iterator[DialogueTree]:
             found = iter_trees(config.questions)
             return itertools.islice(found, config.limit) if config.limit else found
@@ -88,10 +88,11 @@ def execute(config: RunConfig, out: str | Path, *, overwrite: bool = False, cons
     with RunDir(out, identity, overwrite=overwrite) as run:
         cache = GenerationCache(run.cache_path()) if config.cache else None
         engine = Engine(protocol, agents, seed=config.seed, reader=reader, window=config.window, cache=cache)
-        manifest = {"protocol": protocol.name, "questions": config.questions, "limit": config.limit,
-                    "seed": config.seed, "agents": {n: a.model.model_id for n, a in agents.items()}}
-        run.write_manifest({**manifest, "status": "running"})
-        status, summary = "interrupted", None
+        manifest = RunManifest(protocol=protocol.name, questions=config.questions, limit=config.limit,
+                               seed=config.seed, agents={n: a.model.model_id for n, a in agents.items()},
+                               status="running")
+        run.write_manifest(manifest)
+        summary = None
         try:
             with _Progress(console, total, len(run.done), enabled=progress) as update:
                 def on_step(stats: RunStats) -> None:
@@ -100,12 +101,14 @@ def execute(config: RunConfig, out: str | Path, *, overwrite: bool = False, cons
                     update(stats)
                 engine.run(items, run.add, skip=run.done.__contains__, on_step=on_step)
             run.flush()
-            status = "finished" if run.failed_count == 0 else "finished-with-failures"
-            summary = protocol.summarize([tree.metadata["outcome"] for tree in run.trees()])
+            summary = protocol.summarize([protocol.stored_outcome(tree) for tree in run.trees()])
+            manifest.status = "finished" if run.failed_count == 0 else "finished-with-failures"
         finally:
-            cache_figures = {"hits": cache.hits, "misses": cache.misses} if cache is not None else None
-            run.write_manifest({**manifest, "status": status, "stats": engine.stats.as_dict(),
-                                "failed": run.failed_count, "cache": cache_figures, "summary": summary})
+            if manifest.status == "running":
+                manifest.status = "interrupted"
+            manifest.stats, manifest.failed, manifest.summary = engine.stats.figures(), run.failed_count, summary
+            manifest.cache = CacheFigures(hits=cache.hits, misses=cache.misses) if cache is not None else None
+            run.write_manifest(manifest)
             if cache is not None:
                 cache.close()
         return RunResult(Path(out), engine.stats, summary, run.failed_count)

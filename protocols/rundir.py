@@ -25,11 +25,14 @@ from collections.abc import Iterator
 from datetime import datetime, UTC
 from importlib import metadata
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, SerializeAsAny
 
 from debate import crash
 from debate.errors import ConfigError, DataError, UserError
 from debate.storage import atomic_write_json, atomic_write_jsonl, check_folder_path, parse_json, read_lines
+from debate.records import Usage
 from debate.tree import DialogueTree, iter_trees
 
 TREES, FAILED, CONFIG, MANIFEST, CACHE, LOCK = (
@@ -50,6 +53,49 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return versions
+
+
+class RunFigures(BaseModel):
+    """What a run did: dialogues, turns, engine steps and calls, usage and wall time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trees: int
+    failed: int
+    skipped: int
+    turns: int
+    steps: int
+    batched_calls: int
+    retries: int
+    read_failures: int
+    usage: Usage
+    wall_s: float
+
+
+class CacheFigures(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hits: int
+    misses: int
+
+
+class RunManifest(BaseModel):
+    """RUN/manifest.json: what ran, how far it got, and its summary once finished."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    protocol: str
+    questions: str
+    limit: int | None
+    seed: int
+    #: Agent name -> model id.
+    agents: dict[str, str]
+    status: Literal["running", "interrupted", "finished", "finished-with-failures"]
+    stats: RunFigures | None = None
+    failed: int | None = None
+    cache: CacheFigures | None = None
+    #: The protocol's Summary, once the run has finished.
+    summary: SerializeAsAny[BaseModel] | None = None
 
 
 class RunDir:
@@ -215,10 +261,11 @@ class RunDir:
     def failed_count(self) -> int:
         return len(self._failed)
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
+    def write_manifest(self, manifest: RunManifest) -> None:
         crash.point("manifest")
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        atomic_write_json(self.path / MANIFEST, {**manifest, "updated": stamp, "versions": package_versions()})
+        atomic_write_json(self.path / MANIFEST, {**manifest.model_dump(mode="json"), "updated": stamp,
+                                                 "versions": package_versions()})
 
     def trees(self) -> Iterator[DialogueTree]:
         path = self.path / TREES

@@ -29,7 +29,7 @@ QUESTION_FILES = [
     ("empty_gold.jsonl", "empty_gold.jsonl:1: field 'gold': List should have at least 1 item"),
 ]
 TREE_FILES = [
-    ("tree_wrong_version.jsonl", "tree_wrong_version.jsonl:1: field 'version': version 2 is not supported"),
+    ("tree_wrong_version.jsonl", "tree_wrong_version.jsonl:1: field 'version': version 7 is not supported"),
     ("tree_wrong_format.jsonl", "tree_wrong_format.jsonl:1: field 'format': not a dialogue tree"),
     ("tree_not_json.jsonl", "tree_not_json.jsonl:1: invalid JSON: Expecting value"),
     ("tree_missing_question.jsonl", "tree_missing_question.jsonl:1: field 'question': missing (required)"),

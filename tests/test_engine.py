@@ -131,8 +131,8 @@ def test_smollm2_completes_a_pbt_tree_and_a_debate(tmp_path):
     debate = execute(parse_config({"protocol": {"kind": "debate"}, "questions": "sample:open", "limit": 3,
                                    "agents": {"A": {**agent, "informed": True}, "B": agent}}),
                      tmp_path / "debate", progress=False)
-    assert debate.stats.trees == 3 and 0.0 <= debate.summary["team_accuracy"] <= 1.0
-    assert debate.summary["mean_turns"] >= 2
+    assert debate.stats.trees == 3 and 0.0 <= debate.summary.team_accuracy <= 1.0
+    assert debate.summary.mean_turns >= 2
 
 
 def test_a_failing_request_marks_its_dialogue_failed_and_a_rerun_retries_only_it(tmp_path):

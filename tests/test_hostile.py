@@ -345,7 +345,7 @@ TREE_MUTATIONS: list[tuple[str, str | Callable[[], str], tuple[str, ...]]] = [
                                                           + '{"a": ' * 50_000 + "1" + "}" * 50_000),
      ("t.jsonl:1: ",)),
     ("binary-bytes", lambda: bytes(random.Random(3).randrange(256) for _ in range(2048)), ("t.jsonl:",)),
-    ("bad-second-tree", lambda: tree_line() + tree_line(lambda d: d.update(version=2), tree_id="t2"),
+    ("bad-second-tree", lambda: tree_line() + tree_line(lambda d: d.update(version=7), tree_id="t2"),
      ("t.jsonl:2: ", "field 'version'")),
 ]
 TREE_COMMANDS: dict[str, Callable[[str], list[str]]] = {
@@ -535,7 +535,7 @@ bad("run/override-window-two-million", "run config",
 bad("run/override-questions-missing-file", "run config",
     writes("c.toml", run_config(), *RUN, "--questions", "none.jsonl"), "none.jsonl: ")
 bad("run/replay-of-a-bad-tree-file", "run config",
-    lambda w: [w.write("t.jsonl", tree_line() + tree_line(lambda d: d.update(version=2), tree_id="t2")),
+    lambda w: [w.write("t.jsonl", tree_line() + tree_line(lambda d: d.update(version=7), tree_id="t2")),
                w.write("c.toml", 'questions = "t.jsonl"\n[protocol]\nkind = "replay"\n'
                                  '[agents.model]\nmodel = "sim:strong"\n')] and RUN,
     "t.jsonl:2: ", "field 'version'")
@@ -582,7 +582,7 @@ PAIR_CONFIGS: list[tuple[str, str, str, str]] = [
     ("agent-named-dot-dot", pair_config(".."), '[agents.".."]', "field 'agents"),
     ("agent-named-with-nul", pair_config("a\u0000b"), "[agents.", "field 'agents"),
     ("rounds-zero", pair_config(top="rounds = 0"), "rounds =", "field 'rounds'"),
-    ("rounds-21", pair_config(top="rounds = 21"), "rounds =", "field 'rounds'"),
+    ("rounds-101", pair_config(top="rounds = 101"), "rounds =", "field 'rounds'"),
     ("resamples-5", pair_config(top="resamples = 5"), "resamples =", "field 'resamples'"),
     ("window-10-to-the-9", pair_config(top="window = 1000000000"), "window =", "field 'window'"),
     ("limit-true", pair_config().replace("limit = 2", "limit = true"), "limit =", "field 'limit'"),

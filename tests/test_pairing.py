@@ -10,6 +10,7 @@ import pytest
 
 from agents.sim import PRESETS, SimParams
 from debate.metrics import bootstrap_interval, mcnemar_exact, paired_sign_counts, pull_up, transition_counts
+from protocols.ordered import DebateOutcome
 from experiments.pairing import PairingConfig, run_pairing, score_pair
 from experiments.sim_theory import gap_half_width, order_gap, team_expectation
 from helpers import debate
@@ -43,8 +44,11 @@ def test_pull_up_transitions_and_sign_counts():
     assert paired_sign_counts([1, 0.5, 0, 1], [0.5, 0.5, 1, 1]) == (1, 1)
 
 
-def outcome(first: dict[str, bool], final: dict[str, bool]) -> dict:
-    return {"first_correct": first, "final_correct": final, "team_accuracy": sum(final.values()) / len(final)}
+def outcome(first: dict[str, bool], final: dict[str, bool]) -> DebateOutcome:
+    """A debate outcome with only what pairing reads filled in by hand (answers are not read)."""
+    return DebateOutcome(order=list(first), turns=4, stopped="max-turns", first_answers=dict.fromkeys(first),
+                         first_correct=first, final_answers=dict.fromkeys(final), final_correct=final,
+                         team_accuracy=sum(final.values()) / len(final), team_answer=None, team_correct=False)
 
 
 def test_score_pair_on_a_hand_made_outcome_table():

@@ -16,8 +16,8 @@ from training.judge import confirm_labels, read_stance
 
 from debate.errors import DataError
 from debate.records import Question, Turn
-from debate.tree import ROOT, DialogueTree, save_trees
-from training.datasets import condition, dedupe, preference_record, split_by_question
+from debate.tree import ROOT, DialogueTree, Visibility, save_trees
+from training.datasets import condition, dedupe, preference_example, split_by_question
 from training.pairs import correct, mine_pairs, scores
 from helpers import debate
 
@@ -33,7 +33,8 @@ def pbt_tree(a_first: str, b_first: str, leaves: list[tuple[str, str]], question
              leaf_texts: tuple[str, str] = ("", ""), push_text: str = "") -> DialogueTree:
     """A 1-2-3-2 slice of a PBT tree: A, then B resistant / acceptant (independent), then A logical
     under the resistant branch, then B resistant / acceptant with the given leaf answers."""
-    tree = DialogueTree(question, tree_id=f"t-{a_first}-{b_first}-{question.id}")
+    tree = DialogueTree(question, tree_id=f"t-{a_first}-{b_first}-{question.id}",
+                        visibility=Visibility(opening_round=1))
     a0 = add(tree, ROOT, "A", "neutral", {"A": a_first}, 0)
     b_res = add(tree, a0, "B", "resistant", {"A": a_first, "B": b_first}, 0)
     add(tree, a0, "B", "acceptant", {"A": a_first, "B": b_first}, 0)
@@ -67,7 +68,7 @@ def test_resist_pair():
 
 
 def test_independent_round_siblings_and_other_cases_are_unlabelled():
-    tree = DialogueTree(PARIS)
+    tree = DialogueTree(PARIS, visibility=Visibility(opening_round=1))
     a0 = add(tree, ROOT, "A", "neutral", {"A": "Paris"}, 0)
     add(tree, a0, "B", "resistant", {"A": "Paris", "B": "Lyon"}, 0)
     add(tree, a0, "B", "acceptant", {"A": "Paris", "B": "Paris"}, 0)
@@ -125,14 +126,17 @@ def test_no_accept_label_without_an_earlier_own_answer():
 def test_preference_records_render_the_persuadee_view_with_the_neutral_prompt():
     tree = pbt_tree("Paris", "Lyon", [("Paris", "Lyon"), ("Paris", "Paris")])
     (pair,) = [p for p in mine_pairs(tree) if p.parent == "r.0.0.0"]
-    record = preference_record(tree, pair)
+    example = preference_example(tree, pair)
+    record = example.to_trl()
     roles = [m["role"] for m in record["prompt"]]
     assert roles == ["system", "user", "assistant", "user"]
     assert "resistant" not in record["prompt"][0]["content"] and "Final answer" in record["prompt"][0]["content"]
     assert record["prompt"][1]["content"].startswith("What is the capital of France?\n\nAgent A:")
     assert record["prompt"][2]["content"] == tree.turn("r.0.0").text  # B's own turn
     assert record["chosen"] == [{"role": "assistant", "content": tree.turn("r.0.0.0.1").text}]
-    assert record["provenance"]["question_id"] == "fr" and record["label"] == "accept"
+    assert example.source.question_id == "fr" and example.label == "accept"
+    assert (example.source.parent, example.source.chosen, example.source.rejected) == \
+        ("r.0.0.0", "r.0.0.0.1", "r.0.0.0.0")
 
 
 def variant(qid: str) -> Question:
@@ -146,7 +150,7 @@ def many(n: int, kind: str) -> list:
         q = variant(f"q{i}")
         tree = pbt_tree(*(("Paris", "Lyon", [("Paris", "Lyon"), ("Paris", "Paris")]) if kind == "accept" else
                           ("Lyon", "Paris", [("Lyon", "Paris"), ("Lyon", "Lyon")])), question=q)
-        records += [preference_record(tree, p) for p in mine_pairs(tree) if p.label]
+        records += [preference_example(tree, p) for p in mine_pairs(tree) if p.label]
     return records
 
 
@@ -154,16 +158,16 @@ def test_splits_conditions_and_dedupe():
     records = many(30, "accept") + many(10, "resist")
     assert len(dedupe(records + records[:5])) == len(records)
     splits = split_by_question(records, seed=3)
-    ids = {name: {r["provenance"]["question_id"] for r in rows} for name, rows in splits.items()}
+    ids = {name: {r.source.question_id for r in rows} for name, rows in splits.items()}
     assert not ids["train"] & ids["dev"] and not ids["train"] & ids["test"] and not ids["dev"] & ids["test"]
     assert [len(ids[s]) for s in ("train", "dev", "test")] == [21, 4, 5]  # 30 questions, 70/15/15
     train = splits["train"]
-    n = min(sum(r["label"] == "accept" for r in train), sum(r["label"] == "resist" for r in train))
+    n = min(sum(r.label == "accept" for r in train), sum(r.label == "resist" for r in train))
     assert n > 0
     balanced = condition(train, "balanced")
-    assert sum(r["label"] == "accept" for r in balanced) == sum(r["label"] == "resist" for r in balanced) == n
+    assert sum(r.label == "accept" for r in balanced) == sum(r.label == "resist" for r in balanced) == n
     assert len(condition(train, "resist")) == n
-    assert len(condition(train, "accept")) == n < sum(r["label"] == "accept" for r in train)  # matched size
+    assert len(condition(train, "accept")) == n < sum(r.label == "accept" for r in train)  # matched size
     assert len(condition(many(5, "accept"), "accept")) == 5  # no resist pairs at all: every accept pair
     with pytest.raises(DataError, match="0 resist pairs: balanced needs both kinds"):
         condition(many(5, "accept"), "balanced")

@@ -61,12 +61,12 @@ def test_agreeing_agents_stop_the_tree_after_the_independent_round():
 def test_tree_shape_is_configuration():
     levels = [Level(speaker="A", personas=["neutral"]), Level(speaker="B", personas=["neutral", "acceptant"]),
               Level(speaker="C", personas=["logical"]), Level(speaker="A", personas=["resistant", "neutral"])]
-    protocol = RecursiveTree(levels, max_depth=3)
-    assert protocol.agents == ("A", "B", "C") and protocol.full_size() == 1 + 2 + 2
+    protocol = RecursiveTree(levels=levels, max_depth=3)
+    assert protocol.agents == ("A", "B", "C") and protocol.config.full_size() == 1 + 2 + 2
     trees = run(protocol, {n: agent(n, s) for n, s in zip("ABC", (KNOWER, IGNORANT, IGNORANT))}, synthetic(2))
     assert all(len(t) == 5 and [t.round(n) for n in t.nodes()] == [0] * 5 for t in trees)
     with pytest.raises(ConfigError, match="unknown persona 'sly'"):
-        RecursiveTree([Level(speaker="A", personas=["sly"])])
+        RecursiveTree(levels=[{"speaker": "A", "personas": ["sly"]}])
 
 
 def test_persona_shift_matches_the_acceptance_probability():
@@ -96,7 +96,7 @@ def test_an_agent_with_accuracy_1_and_persuadability_0_never_flips():
 
 
 def test_debate_order_rounds_and_early_stop_on_agreement():
-    trees = run(OrderedDebate(("A", "B", "C"), rounds=2),
+    trees = run(OrderedDebate(order=("A", "B", "C"), rounds=2),
                 {"A": agent("A", KNOWER), "B": agent("B", IGNORANT), "C": agent("C", IGNORANT)}, synthetic(3))
     for tree in trees:  # nobody moves: all 6 turns, one chain, speakers in order, rounds 0,0,0,1,1,1
         chain = tree.path(tree.leaves()[0])
@@ -127,18 +127,19 @@ def test_majority_and_judge_final_answers():
     for speaker, answer in (("A", "gold0"), ("B", "wrong0"), ("C", "Wrong0")):
         node = tree.add_turn(node, Turn(speaker=speaker, text=answer, answers={
             **(tree.turn(node).answers if node != ROOT else {}), speaker: answer}))
-    assert OrderedDebate(("A", "B", "C"), rounds=1, final="majority").outcome(tree)["team_answer"] == "wrong0"
-    assert OrderedDebate(("A", "B", "C"), rounds=1, final="last").outcome(tree)["team_accuracy"] == pytest.approx(1 / 3)
-    judged = run(OrderedDebate(("A", "B"), rounds=1, final="judge", judge="J"),
+    assert OrderedDebate(order=("A", "B", "C"), rounds=1, final="majority").outcome(tree).team_answer == "wrong0"
+    last = OrderedDebate(order=("A", "B", "C"), rounds=1, final="last")
+    assert last.outcome(tree).team_accuracy == pytest.approx(1 / 3)
+    judged = run(OrderedDebate(order=("A", "B"), rounds=1, final="judge", judge="J"),
                  {"A": agent("A", KNOWER), "B": agent("B", IGNORANT), "J": agent("J", KNOWER)}, synthetic(3))
     for tree in judged:
         verdict = tree.turn(tree.leaves()[0])
         assert verdict.tag == "judge" and verdict.speaker == "J" and verdict.persona == "judge"
         assert tree.metadata["outcome"]["team_correct"] is True and tree.metadata["outcome"]["turns"] == 2
     with pytest.raises(ConfigError):
-        OrderedDebate(("A",))
+        OrderedDebate(order=("A",))
     with pytest.raises(ConfigError):
-        OrderedDebate(("A", "B"), final="judge")
+        OrderedDebate(order=("A", "B"), final="judge")
 
 
 def test_terminations_compose():
@@ -181,11 +182,11 @@ def test_misinformation_rate_matches_the_closed_form():
     assert [tree.turn(n).tag for n in tree.path(max(off_probe, key=len))] == [None, "persuasion"] * 4 + [None]
     assert len([n for n in tree.nodes() if tree.turn(n).tag == "probe"]) == 4
     protocol = Misinformation()
-    summary = protocol.summarize([t.metadata["outcome"] for t in trees])
-    assert summary["initially_correct"] == 1500
+    summary = protocol.summarize([protocol.stored_outcome(t) for t in trees])
+    assert summary.initially_correct == 1500
     for k in range(1, 5):
         expected = 1 - (1 - q_accept) ** k
-        assert within(summary["mr"][str(k)], expected, 1500), (k, summary["mr"][str(k)], expected)
+        assert within(summary.mr[str(k)], expected, 1500), (k, summary.mr[str(k)], expected)
     with pytest.raises(DataError, match="is not a Farm question"):
         run(Misinformation(), {"model": agent("model", model)}, synthetic(1))
 
@@ -218,9 +219,10 @@ def test_farm_misinformation_per_subset_with_sim_agents():
     questions = [q for subset in ("boolq", "nq1", "truthfulqa") for q in load_farm(FARM, [subset])[:40]]
     model = "sim:m?accuracy=1&accept_wrong=0.5&accept_correct=0&abandon=0"
     trees = run(Misinformation(appeal="credibility"), {"model": agent("model", model)}, questions)
-    summary = Misinformation(appeal="credibility").summarize([t.metadata["outcome"] for t in trees])
-    assert set(summary["per_subset"]) == {"boolq", "nq1", "truthfulqa"}
-    assert all(r["questions"] == 40 and r["initially_correct"] == 40 for r in summary["per_subset"].values())
+    protocol = Misinformation(appeal="credibility")
+    summary = protocol.summarize([protocol.stored_outcome(t) for t in trees])
+    assert set(summary.per_subset) == {"boolq", "nq1", "truthfulqa"}
+    assert all(r.questions == 40 and r.initially_correct == 40 for r in summary.per_subset.values())
     for tree in trees:  # the planted claim asserts the distractor, and the appeals are the Farm's own
         claim = tree.turn("r.0.0")
         assert claim.answers["user"] == tree.question.wrong_answers[0]
@@ -230,4 +232,4 @@ def test_farm_misinformation_per_subset_with_sim_agents():
         outcome = tree.metadata["outcome"]
         wrong = [k for k, a in enumerate(outcome["probe_answers"], 1) if a is not None and a not in tree.question.gold]
         assert outcome["misled_at"] == (wrong[0] if wrong else None)
-    assert 0.0 <= summary["mr@4_subset_mean"] <= 1.0
+    assert 0.0 <= summary.mr_subset_mean <= 1.0

@@ -8,8 +8,8 @@ import pytest
 from agents.agent import Agent
 from agents.sim import SimModel, SimParams
 from debate.records import Message, Question, Turn
-from debate.render import messages_for, render_for_next, render_history
-from debate.tree import ROOT, DialogueTree
+from debate.render import messages_for, render_history, sees, view
+from debate.tree import ROOT, DialogueTree, Visibility
 
 QUESTION = Question(id="q1", text="Which city is the capital of France?", gold=["Paris"])
 TEXTS = {
@@ -36,15 +36,28 @@ def pbt_tree() -> DialogueTree:
     return tree
 
 
+def render_for_next(tree: DialogueTree, parent: str, viewer: str, *, next_round: int | None = None,
+                    opening_round: int = 0) -> list[Message]:
+    """What `viewer` sees next under `parent`, with the tree's opening round set to `opening_round`."""
+    tree.visibility = Visibility(opening_round=opening_round)
+    return view(tree, parent, viewer, round=next_round).messages
+
+
+def history_of(tree: DialogueTree, node: str, viewer: str, *, opening_round: int = 0,
+               label_others: bool = True) -> list[Message]:
+    tree.visibility = Visibility(opening_round=opening_round, label_others=label_others)
+    return render_history(tree, node, viewer)
+
+
 def test_own_turns_are_assistant_and_others_are_labelled_user():
     tree = pbt_tree()
-    assert render_history(tree, "r.0.0.2", "A") == [
+    assert history_of(tree, "r.0.0.2", "A") == [
         Message(role="assistant", content=TEXTS["r.0"]),
         Message(role="user", content="Agent B: " + TEXTS["r.0.0"], name="B"),
         Message(role="assistant", content=TEXTS["r.0.0.2"])]
-    assert [(m.role, m.content) for m in render_history(tree, "r.0.0.2", "B")] == [
+    assert [(m.role, m.content) for m in history_of(tree, "r.0.0.2", "B")] == [
         ("user", "Agent A: " + TEXTS["r.0"]), ("assistant", TEXTS["r.0.0"]), ("user", "Agent A: " + TEXTS["r.0.0.2"])]
-    assert [m.content for m in render_history(tree, "r.0.0", "A", label_others=False)] == [TEXTS["r.0"], TEXTS["r.0.0"]]
+    assert [m.content for m in history_of(tree, "r.0.0", "A", label_others=False)] == [TEXTS["r.0"], TEXTS["r.0.0"]]
 
 
 def test_independent_opening_round_hides_the_others_opening_turns():
@@ -56,9 +69,9 @@ def test_independent_opening_round_hides_the_others_opening_turns():
     assert render_for_next(tree, ROOT, "A", opening_round=OPENING) == []
     assert [m.role for m in render_for_next(tree, "r.0.1", "A", opening_round=OPENING)] == ["assistant", "user"]
     # The record of B's opening turn shows only B's own answer; A's view of it hides it too.
-    assert render_history(tree, "r.0.1", "B", opening_round=OPENING) == [
+    assert history_of(tree, "r.0.1", "B", opening_round=OPENING) == [
         Message(role="assistant", content=TEXTS["r.0.1"])]
-    assert render_history(tree, "r.0.1", "A", opening_round=OPENING) == [
+    assert history_of(tree, "r.0.1", "A", opening_round=OPENING) == [
         Message(role="assistant", content=TEXTS["r.0"])]
     # Rounds need not equal levels: both opening answers in round 0, the debate proper from round 1.
     linear = DialogueTree(QUESTION)
@@ -75,8 +88,21 @@ def test_history_of_a_node_is_its_prompt_followed_by_its_reply():
         for opening in (0, OPENING):
             prompt = render_for_next(tree, tree.parent(node), speaker, next_round=tree.round(node),
                                      opening_round=opening)
-            assert render_history(tree, node, speaker, opening_round=opening) == \
+            assert history_of(tree, node, speaker, opening_round=opening) == \
                 prompt + [Message(role="assistant", content=TEXTS[node])]
+
+
+def test_the_other_turn_seen_is_the_last_visible_one_by_someone_else():
+    tree = pbt_tree()
+    tree.visibility = Visibility(opening_round=OPENING)
+    # In the opening round B sees nobody: an "Agree" there agrees with no one.
+    assert view(tree, "r.0", "B", round=1).other is None and not sees(tree, "r.0", "B", round=1)
+    assert view(tree, "r.0.0", "A").other == tree.turn("r.0.0") and sees(tree, "r.0", "B", round=OPENING)
+    assert view(tree, "r.0.0.1", "B").other == tree.turn("r.0.0.1")
+    # Own turns and failed turns are skipped.
+    failed = tree.add_turn("r.0.0.1", Turn(speaker="B", text="", error="TimeoutError"))
+    assert view(tree, failed, "B").other == tree.turn("r.0.0.1")
+    assert view(tree, failed, "A").other == tree.turn("r.0.0")
 
 
 def test_runs_of_turns_merge_so_roles_alternate():
@@ -96,11 +122,11 @@ def test_failed_turns_are_never_rendered():
     failed = tree.add_turn(a1, Turn(speaker="B", text="", error="TimeoutError: no reply"))
     a2 = tree.add_turn(failed, Turn(speaker="A", text="a2"))
     b2 = tree.add_turn(a2, Turn(speaker="B", text="b2"))
-    assert render_history(tree, b2, "A") == [Message(role="assistant", content="a1\n\na2"),
+    assert history_of(tree, b2, "A") == [Message(role="assistant", content="a1\n\na2"),
                                              Message(role="user", content="Agent B: b2", name="B")]
-    assert render_history(tree, b2, "B") == [Message(role="user", content="Agent A: a1\n\nAgent A: a2", name="A"),
+    assert history_of(tree, b2, "B") == [Message(role="user", content="Agent A: a1\n\nAgent A: a2", name="A"),
                                              Message(role="assistant", content="b2")]
-    assert render_history(tree, failed, "A") == [Message(role="assistant", content="a1")]
+    assert history_of(tree, failed, "A") == [Message(role="assistant", content="a1")]
 
 
 def agent(name: str) -> Agent:

@@ -103,11 +103,11 @@ def test_jsonl_of_trees_and_errors_name_the_line(tmp_path):
     assert len(path.read_text().splitlines()) == 2
     loaded = load_trees(path)
     assert [t.to_dict() for t in loaded] == [t.to_dict() for t in trees] and len(loaded[1]) == 0
-    bad = trees[1].to_dict() | {"version": 2}
+    bad = trees[1].to_dict() | {"version": 7}
     path.write_text(trees[0].to_json() + "\n\n" + json.dumps(bad) + "\n{oops\n")
     with pytest.raises(DataError) as info:
         load_trees(path)
-    assert str(info.value) == f"{path}:3: field 'version': version 2 is not supported (expected 1)"
+    assert str(info.value) == f"{path}:3: field 'version': version 7 is not supported (expected one of 1, 2)"
     path.write_text(trees[0].to_json() + "\n{oops\n")
     with pytest.raises(DataError, match=r"trees\.jsonl:2: invalid JSON"):
         load_trees(path)
@@ -153,7 +153,7 @@ def _break(doc: dict, how: str) -> None:
 
 BAD = {
     "format": "field 'format': not a dialogue tree (format 'chat-log', expected 'debate-tree')",
-    "version": "field 'version': version 7 is not supported (expected 1)",
+    "version": "field 'version': version 7 is not supported (expected one of 1, 2)",
     "unknown key": "field 'colour': unknown field (not in the dialogue tree format)",
     "no question": "field 'question': missing (required)",
     "bad question": "field 'question.gold': List should have at least 1 item after validation, not 0",
@@ -264,7 +264,7 @@ def test_values_quoted_in_errors_are_short_and_escaped():
     doc = pbt_tree().to_dict()
     with pytest.raises(DataError) as info:
         DialogueTree.from_dict(doc | {"version": "1\x1b[2J"}, source="t.json")
-    assert str(info.value) == "t.json: field 'version': version '1\\x1b[2J' is not supported (expected 1)"
+    assert str(info.value) == "t.json: field 'version': version '1\\x1b[2J' is not supported (expected one of 1, 2)"
     with pytest.raises(DataError) as info:
         DialogueTree.from_dict(doc | {"format": "x" * 10_000}, source="t.json")
     assert len(str(info.value)) < 120 and "format 'xxx" in str(info.value)

@@ -24,8 +24,8 @@ from agents.registry import check_spec, close_all, load_model
 from debate.errors import DataError, UserError
 from debate.storage import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_folder_path
 from debate.tree import iter_trees
-from training.datasets import (Condition, balanced_items, benchmark_prefix, card, condition, dedupe,
-                               preference_record, sft_record, split_by_question)
+from training.datasets import (Condition, PreferenceExample, Verdicts, balanced_items, benchmark_prefix, card,
+                               condition, dedupe, preference_example, split_by_question)
 from training.judge import confirm_labels
 from training.pairs import mine_pairs
 
@@ -63,23 +63,19 @@ def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str |
     if not mined:
         raise DataError("no preference pairs in these trees (every sibling pair was skipped)",
                         file=", ".join(map(str, paths)))
-    verdicts: list[tuple[str | None, str | None] | None] = [None] * len(mined)
+    verdicts: list[Verdicts | None] = [None] * len(mined)
     if judge is not None:
         try:
             judged = confirm_labels(mined, load_model(judge))
         finally:
             close_all()
-        mined = [(tree, pair) for (tree, _), (pair, _) in zip(mined, judged)]
+        mined = [(tree, pair) for (tree, _), (pair, _) in zip(mined, judged, strict=True)]
         verdicts = [v for _, v in judged]
-    records = []
-    for (tree, pair), source, verdict in zip(mined, sources, verdicts):
-        if pair.label is not None or kind == "all":
-            record = preference_record(tree, pair)
-            record["provenance"]["trees_file"] = source
-            if verdict is not None:
-                record["provenance"]["judge"] = list(verdict)
-            records.append(record)
-    splits = split_by_question(dedupe(records), seed=seed)
+    examples: list[PreferenceExample] = [
+        preference_example(tree, pair, trees_file=source, judge=verdict)
+        for (tree, pair), source, verdict in zip(mined, sources, verdicts, strict=True)
+        if pair.label is not None or kind == "all"]
+    splits = split_by_question(dedupe(examples), seed=seed)
     train = condition(splits["train"], kind, seed=seed)
     held_out = {name: balanced_items(splits[name], seed=seed) for name in ("dev", "test")}
     summary = card(splits, train, kind)
@@ -87,16 +83,17 @@ def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str |
                     "trees": [str(p) for p in paths],
                     "judge": judge,
                     "benchmark": {name: len(items) for name, items in held_out.items()}})
-    prefixes = {name: [benchmark_prefix(trees[r["provenance"]["trees_file"], r["provenance"]["tree_id"]], r)
-                       for r in items] for name, items in held_out.items()}
+    prefixes = {name: [benchmark_prefix(trees[str(e.source.trees_file), e.source.tree_id], e) for e in items]
+                for name, items in held_out.items()}
     with _output_folder(out):
-        atomic_write_jsonl(out / "train.jsonl", train)
-        atomic_write_jsonl(out / "sft_train.jsonl", [sft_record(r) for r in train])
+        atomic_write_jsonl(out / "train.jsonl", [e.to_json() for e in train])
+        atomic_write_jsonl(out / "sft_train.jsonl", [e.to_sft() for e in train])
         for name, items in held_out.items():
-            atomic_write_jsonl(out / f"{name}.jsonl", items)
+            atomic_write_jsonl(out / f"{name}.jsonl", [e.to_json() for e in items])
             atomic_write_text(out / f"balanced-{name}.trees.jsonl", "".join(t.to_json() + "\n" for t in prefixes[name]))
         if "parquet" in formats or "hf" in formats:
-            _write_datasets(out, {"train": train, **held_out}, formats)
+            rows = {name: [e.to_json() for e in split] for name, split in {"train": train, **held_out}.items()}
+            _write_datasets(out, rows, formats)
         atomic_write_text(out / "README.md", _card_markdown(summary))
         atomic_write_json(out / CARD, {"format": PREFS_FORMAT, **summary})  # last: the folder is complete
     return summary

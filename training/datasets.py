@@ -1,10 +1,11 @@
 """From preference pairs to PBT training sets (PBT.md section 6).
 
 Pairs are de-duplicated, split by question (70/15/15, seeded, so no question is in two splits)
-and turned into TRL's conversational preference records: `prompt` is the dialogue up to and
-including the persuasion turn, seen by the speaker (its own turns `assistant`, the other's
-`user`) under the neutral task prompt; `chosen` and `rejected` are one assistant message each.
-Provenance rides along. The conditions of the paper:
+and turned into `PreferenceExample`s, TRL's conversational preference records: `prompt` is the
+dialogue up to and including the persuasion turn as the speaker saw it when it replied (the same
+`debate.render.view` and `agents.agent.prompt_messages` that built its prompt at generation
+time), under the neutral task prompt; `chosen` and `rejected` are one assistant message each.
+Each example names its source nodes (`PairSource`). The conditions of the paper:
 
 - `accept`: accept pairs trimmed to N (in the paper accept pairs are the scarcer kind, so all N);
 - `resist`: resist pairs trimmed to N;
@@ -24,80 +25,123 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from agents.agent import chat_messages
-from agents.personas import persona_prompt
+from pydantic import BaseModel, ConfigDict
+
+from agents.agent import prompt_messages
 from debate.errors import DataError
-from debate.records import Message
-from debate.render import render_for_next
+from debate.records import Role
+from debate.render import view
 from debate.tree import ROOT, DialogueTree
+from training.judge import Verdicts
 from training.pairs import Pair
 
 Condition = Literal["balanced", "resist", "accept", "all"]
 CONDITIONS: tuple[Condition, ...] = ("balanced", "resist", "accept", "all")
 SPLITS = ("train", "dev", "test")
+Label = Literal["resist", "accept"]
 
 
-def _plain(messages: Sequence[Message]) -> list[dict[str, str]]:
-    return [{"role": m.role, "content": m.content} for m in messages]
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def preference_record(tree: DialogueTree, pair: Pair) -> dict[str, Any]:
-    """One TRL conversational preference record, with its provenance."""
-    speaker = pair.speaker
-    # What the speaker saw before its reply, under the neutral prompt (the trained model never
-    # sees persona prompts). The opening round of a tree is 0 or 1 levels deep: infer it from rounds.
-    opening = 1 if any(tree.round(n) == 0 and tree.level(n) > 0 for n in tree.nodes()) else 0
-    history = render_for_next(tree, pair.parent, speaker, next_round=tree.round(pair.chosen), opening_round=opening)
-    question = Message(role="user", content=tree.question.prompt_text())
-    prompt = chat_messages(persona_prompt("neutral"), question, history)
-    return {
-        "prompt": _plain(prompt),
-        "chosen": [{"role": "assistant", "content": tree.turn(pair.chosen).text}],
-        "rejected": [{"role": "assistant", "content": tree.turn(pair.rejected).text}],
-        "label": pair.label,
-        "provenance": {"tree_id": pair.tree_id, "question_id": tree.question.id, "parent": pair.parent,
-                       "chosen": pair.chosen, "rejected": pair.rejected, "speaker": speaker,
-                       "scores": list(pair.scores), "strategy": pair.strategy, "models": list(pair.models),
-                       "reason": pair.reason},
-    }
+class ChatMessage(_Record):
+    """A message as TRL reads it."""
+
+    role: Role
+    content: str
 
 
-def sft_record(record: dict[str, Any]) -> dict[str, Any]:
-    """The same prompt with the chosen reply as its last message (the SFT warm-up)."""
-    return {"messages": record["prompt"] + record["chosen"], "label": record["label"],
-            "provenance": record["provenance"]}
+class PairSource(_Record):
+    """Where an example comes from: its tree and nodes, its scores, and why it has its label."""
+
+    tree_id: str
+    question_id: str
+    parent: str
+    chosen: str
+    rejected: str
+    speaker: str
+    scores: tuple[int, int]
+    #: The persuasion strategy of the parent turn (its persona).
+    strategy: str
+    models: tuple[str, ...]
+    #: Why the pair has no label, when it has none.
+    reason: str
+    #: The trees file the tree was read from (tree ids repeat across passes).
+    trees_file: str | None = None
+    judge: Verdicts | None = None
 
 
-def dedupe(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+class PreferenceExample(_Record):
+    prompt: list[ChatMessage]
+    chosen: list[ChatMessage]
+    rejected: list[ChatMessage]
+    label: Label | None
+    source: PairSource
+
+    def to_trl(self) -> dict[str, Any]:
+        """What TRL's DPO trainer reads."""
+        return self.model_dump(mode="json", include={"prompt", "chosen", "rejected"})
+
+    def to_json(self) -> dict[str, Any]:
+        """The record of `train.jsonl`: TRL's fields, the label and the provenance."""
+        return {**self.to_trl(), "label": self.label, "provenance": self.source.model_dump(mode="json",
+                                                                                           exclude_none=True)}
+
+    def to_sft(self) -> dict[str, Any]:
+        """The same prompt with the chosen reply as its last message (the SFT warm-up)."""
+        trl = self.to_trl()
+        return {"messages": trl["prompt"] + trl["chosen"], "label": self.label,
+                "provenance": self.to_json()["provenance"]}
+
+
+def preference_example(tree: DialogueTree, pair: Pair, *, trees_file: str | None = None,
+                       judge: Verdicts | None = None) -> PreferenceExample:
+    """One preference example: what the speaker saw before its reply, under the neutral prompt
+    (the trained model never sees persona prompts), and the two replies."""
+    seen = view(tree, pair.parent, pair.speaker, round=tree.round(pair.chosen))
+    prompt = prompt_messages(tree.question, seen.messages)
+    return PreferenceExample(
+        prompt=[ChatMessage(role=m.role, content=m.content) for m in prompt],
+        chosen=[ChatMessage(role="assistant", content=tree.turn(pair.chosen).text)],
+        rejected=[ChatMessage(role="assistant", content=tree.turn(pair.rejected).text)],
+        label=pair.label,  # type: ignore[arg-type]  # mine_pairs labels "resist" or "accept"
+        source=PairSource(tree_id=pair.tree_id, question_id=tree.question.id, parent=pair.parent, chosen=pair.chosen,
+                          rejected=pair.rejected, speaker=pair.speaker, scores=pair.scores, strategy=pair.strategy,
+                          models=pair.models, reason=pair.reason, trees_file=trees_file, judge=judge))
+
+
+def dedupe(examples: Iterable[PreferenceExample]) -> list[PreferenceExample]:
     seen: set[str] = set()
     unique = []
-    for record in records:
-        key = json.dumps([record["prompt"], record["chosen"], record["rejected"]], sort_keys=True)
+    for example in examples:
+        trl = example.to_trl()
+        key = json.dumps([trl["prompt"], trl["chosen"], trl["rejected"]], sort_keys=True)
         if key not in seen:
             seen.add(key)
-            unique.append(record)
+            unique.append(example)
     return unique
 
 
-def split_by_question(records: Sequence[dict[str, Any]], seed: int = 0,
-                      shares: tuple[float, float, float] = (0.7, 0.15, 0.15)) -> dict[str, list[dict[str, Any]]]:
+def split_by_question(examples: Sequence[PreferenceExample], seed: int = 0,
+                      shares: tuple[float, float, float] = (0.7, 0.15, 0.15)) -> dict[str, list[PreferenceExample]]:
     """Questions (not pairs) are shuffled with `seed` and cut 70/15/15."""
-    questions = sorted({r["provenance"]["question_id"] for r in records})
+    questions = sorted({e.source.question_id for e in examples})
     random.Random(seed).shuffle(questions)
     cut_train = round(shares[0] * len(questions))
     cut_dev = cut_train + round(shares[1] * len(questions))
     where = {q: "train" if i < cut_train else "dev" if i < cut_dev else "test" for i, q in enumerate(questions)}
-    splits: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLITS}
-    for record in records:
-        splits[where[record["provenance"]["question_id"]]].append(record)
+    splits: dict[str, list[PreferenceExample]] = {name: [] for name in SPLITS}
+    for example in examples:
+        splits[where[example.source.question_id]].append(example)
     return splits
 
 
-def condition(records: Sequence[dict[str, Any]], kind: Condition, seed: int = 0) -> list[dict[str, Any]]:
-    """The training records of one condition; N = the count of the scarcer labelled kind."""
+def condition(examples: Sequence[PreferenceExample], kind: Condition, seed: int = 0) -> list[PreferenceExample]:
+    """The training examples of one condition; N = the count of the scarcer labelled kind."""
     if kind == "all":
-        return list(records)
-    by_label = {label: [r for r in records if r["label"] == label] for label in ("accept", "resist")}
+        return list(examples)
+    by_label = {label: [e for e in examples if e.label == label] for label in ("accept", "resist")}
     n = min(len(v) for v in by_label.values())
     rng = random.Random(seed)
     if kind == "balanced":
@@ -113,35 +157,36 @@ def condition(records: Sequence[dict[str, Any]], kind: Condition, seed: int = 0)
     return rng.sample(by_label[kind], n) if n else list(by_label[kind])
 
 
-def balanced_items(records: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
-    """Equal numbers of resist and accept records (the balanced persuasion benchmark)."""
-    by_label = {label: [r for r in records if r["label"] == label] for label in ("resist", "accept")}
+def balanced_items(examples: Sequence[PreferenceExample], seed: int = 0) -> list[PreferenceExample]:
+    """Equal numbers of resist and accept examples (the balanced persuasion benchmark)."""
+    by_label = {label: [e for e in examples if e.label == label] for label in ("resist", "accept")}
     n = min(len(v) for v in by_label.values())
     rng = random.Random(seed)
     return rng.sample(by_label["resist"], n) + rng.sample(by_label["accept"], n)
 
 
-def benchmark_prefix(tree: DialogueTree, record: dict[str, Any]) -> DialogueTree:
+def benchmark_prefix(tree: DialogueTree, example: PreferenceExample) -> DialogueTree:
     """The dialogue up to the persuasion turn, labelled, for `debate eval balanced` to replay."""
-    provenance = record["provenance"]
-    prefix = DialogueTree(tree.question, tree_id=f"{provenance['tree_id']}@{provenance['chosen']}",
-                          metadata={"label": record["label"], "replay_node": None,
-                                    "replay_speaker": provenance["speaker"], "source_tree": provenance["tree_id"]})
+    source = example.source
+    prefix = DialogueTree(tree.question, tree_id=f"{source.tree_id}@{source.chosen}",
+                          metadata={"label": example.label, "replay_node": None,
+                                    "replay_speaker": source.speaker, "source_tree": source.tree_id},
+                          visibility=tree.visibility)
     node = ROOT
-    for original in tree.path(provenance["parent"]) if provenance["parent"] != ROOT else []:
+    for original in tree.path(source.parent):
         node = prefix.add_turn(node, tree.turn(original), round=tree.round(original))
     prefix.metadata["replay_node"] = node
     return prefix
 
 
-def card(splits: dict[str, list[dict[str, Any]]], train: list[dict[str, Any]], kind: Condition) -> dict[str, Any]:
+def card(splits: dict[str, list[PreferenceExample]], train: list[PreferenceExample], kind: Condition) -> dict[str, Any]:
     """Counts by label, split and source model."""
-    def counts(records: Iterable[dict[str, Any]]) -> dict[str, int]:
-        return dict(Counter(r["label"] or "unlabelled" for r in records))
-    models = Counter(m for records in splits.values() for r in records for m in r["provenance"]["models"])
+    def counts(examples: Iterable[PreferenceExample]) -> dict[str, int]:
+        return dict(Counter(e.label or "unlabelled" for e in examples))
+    models = Counter(m for examples in splits.values() for e in examples for m in e.source.models)
     return {"condition": kind, "train": {"records": len(train), "by_label": counts(train)},
-            "pairs_by_split": {name: counts(records) for name, records in splits.items()},
-            "questions_by_split": {name: len({r["provenance"]["question_id"] for r in records})
-                                   for name, records in splits.items()},
+            "pairs_by_split": {name: counts(examples) for name, examples in splits.items()},
+            "questions_by_split": {name: len({e.source.question_id for e in examples})
+                                   for name, examples in splits.items()},
             "source_models": dict(models)}
 

@@ -45,6 +45,7 @@ def read_stance(text: str) -> str | None:
     return {"agree": "Agree", "disagree": "Disagree"}[words.pop()] if len(words) == 1 else None
 
 
+#: A judge's stances on the (chosen, rejected) replies: 'Agree', 'Disagree' or None (unread).
 Verdicts = tuple[str | None, str | None]
 
 

@@ -36,6 +36,7 @@ from functools import cache
 
 from agents.personas import PERSUASION_PERSONAS
 from debate.grading import grade
+from debate.render import sees
 from debate.tree import ROOT, DialogueTree
 
 
@@ -78,7 +79,7 @@ def label_of(tree: DialogueTree, parent: str, chosen: str, rejected: str, *,
     speaker = tree.turn(chosen).speaker
     if parent == ROOT:
         return None, "no parent turn: nobody was persuaded"
-    if tree.round(parent) == tree.round(chosen):
+    if not sees(tree, parent, speaker, round=tree.round(chosen)):
         return None, "independent round: the speaker had not seen the parent turn"
     pushing = tree.turn(parent)
     if pushing.speaker == speaker:

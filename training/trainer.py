@@ -82,7 +82,7 @@ def balanced_accuracy(model: Any, tokenizer: Any, dev_trees: Path, max_tokens: i
     from agents.hf_backend import HFChatModel
     from debate.records import GenerationParams
     from protocols.engine import Engine
-    from protocols.replay import Replay
+    from protocols.replay import Replay, ReplayOutcome
 
     chat = HFChatModel.from_loaded(model, tokenizer, "hf:training")
     agent = Agent("model", chat, params=GenerationParams(temperature=0.0, max_tokens=max_tokens))
@@ -95,8 +95,9 @@ def balanced_accuracy(model: Any, tokenizer: Any, dev_trees: Path, max_tokens: i
         model.train(was_training)
     halves: dict[str, list[bool]] = {"resist": [], "accept": []}
     for tree in trees:
-        for continuation in tree.metadata.get("outcome", {}).get("continuations", []):
-            halves.setdefault(str(tree.metadata.get("label")), []).append(continuation["correct"])
+        if "outcome" in tree.metadata:  # not a failed dialogue
+            outcome = ReplayOutcome.model_validate(tree.metadata["outcome"])
+            halves.setdefault(str(outcome.label), []).extend(c.correct for c in outcome.continuations)
     rates = {label: (sum(v) / len(v) if v else None) for label, v in halves.items() if label in ("resist", "accept")}
     known = [r for r in rates.values() if r is not None]
     return {**rates, "balanced": sum(known) / len(known) if known else None}

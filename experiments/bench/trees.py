@@ -29,7 +29,7 @@ from agents.agent import Agent
 from agents.registry import load_model
 from debate.answers import read_answer
 from debate.records import Question, Turn
-from debate.render import render_for_next
+from debate.render import view
 from debate.tree import ROOT, DialogueTree
 from experiments.bench.common import DEFAULT_OUT, machine, save, synthetic_questions
 from experiments.bench.delay_server import running
@@ -61,7 +61,7 @@ def run_engine(protocol: RecursiveTree, agents: dict[str, Agent], trees: int) ->
     wall, cpu = time.perf_counter(), time.process_time()
     engine.run(synthetic_questions(trees), lambda tree: sizes.append(len(tree)))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    if engine.stats.failed or sizes != [protocol.full_size()] * trees:
+    if engine.stats.failed or sizes != [protocol.config.full_size()] * trees:
         raise RuntimeError(f"expected {trees} full trees, got sizes {sorted(set(sizes))} and "
                            f"{engine.stats.failed} failures")
     return {"wall_s": wall, "cpu_s": cpu, "turns": engine.stats.turns}
@@ -74,8 +74,7 @@ async def sequential_tree(protocol: RecursiveTree, agents: dict[str, Agent], que
     async def expand(node: str) -> None:
         for spec in protocol.due(tree, [node]):
             agent = agents[spec.speaker]
-            history = render_for_next(tree, spec.parent, spec.speaker, next_round=spec.round,
-                                      opening_round=protocol.opening_round)
+            history = view(tree, spec.parent, spec.speaker, round=spec.round).messages
             reply = (await agent.model.generate([agent.request(question, history, persona=spec.persona)]))[0]
             if not reply.ok:
                 raise RuntimeError(f"request failed: {reply.error}")
@@ -96,8 +95,8 @@ def run_sequential(protocol: RecursiveTree, agents: dict[str, Agent], trees: int
     wall = time.perf_counter()
     turns = asyncio.run(build_all())
     wall = time.perf_counter() - wall
-    if turns != trees * protocol.full_size():
-        raise RuntimeError(f"expected {trees * protocol.full_size()} turns, got {turns}")
+    if turns != trees * protocol.config.full_size():
+        raise RuntimeError(f"expected {trees * protocol.config.full_size()} turns, got {turns}")
     return {"trees": trees, "turns": turns, "wall_s": wall, "per_turn_s": wall / turns}
 
 
@@ -130,11 +129,12 @@ def main() -> None:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
     engine_s = statistics.median(r["wall_s"] for r in runs)
-    sequential_s = sequential["per_turn_s"] * args.trees * protocol.full_size()
+    sequential_s = sequential["per_turn_s"] * args.trees * protocol.config.full_size()
     speedup, of_ideal = sequential_s / engine_s, engine_s / ideal
     results = {
         "machine": machine(),
-        "settings": {"trees": args.trees, "turns": args.trees * protocol.full_size(), "concurrency": args.concurrency,
+        "settings": {"trees": args.trees, "turns": args.trees * protocol.config.full_size(),
+                     "concurrency": args.concurrency,
                      "delay_s": args.delay, "repeat": args.repeat, "sequential_trees": args.sequential_trees},
         "engine": {"median_wall_s": engine_s, "runs": runs},
         "sequential": {**sequential, "scaled_wall_s": sequential_s},
@@ -146,7 +146,7 @@ def main() -> None:
     }
     path = save(args.out, "trees", results)
 
-    table = Table(title=f"{args.trees} PBT trees ({args.trees * protocol.full_size():,} turns), "
+    table = Table(title=f"{args.trees} PBT trees ({args.trees * protocol.config.full_size():,} turns), "
                         f"{args.delay * 1000:.0f} ms per request, concurrency {args.concurrency}")
     for column in ("strategy", "wall time", "vs engine", "target"):
         table.add_column(column, justify="left" if column == "strategy" else "right")
