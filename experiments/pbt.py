@@ -37,6 +37,7 @@ from experiments.evaluations import COUNTED, EvaluationReport, farm_questions, f
 from protocols.config import parse_config
 from protocols.run import execute
 from training.datasets import Condition
+from training.trainer import TrainConfig
 
 CONDITIONS: tuple[Condition, ...] = ("accept", "resist", "balanced")
 NAMES = {"base": "base", "accept": "accept-only", "resist": "resist-only", "balanced": "PBT (balanced)"}
@@ -58,16 +59,13 @@ class PBTConfig(BaseModel):
     #: a question's pairs from every pass fall in the same split).
     tree_passes: int = Field(default=1, ge=1)
     seed: int = 0
-    sft_steps: int = Field(default=30, ge=0)
-    dpo_steps: int = Field(default=20, ge=1)
-    batch_size: int = Field(default=4, ge=1)
-    save_steps: int = Field(default=10, ge=1)
-    max_length: int = Field(default=768, ge=64)
+    #: SFT and DPO settings: the paper's recipe scaled down to minutes on a CPU.
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig(sft_steps=30, dpo_steps=20, save_steps=10,
+                                                                   max_length=768, eval_max_tokens=48))
     eval_questions: str = "sample:open"
     eval_limit: int | None = Field(default=None, ge=1)
     farm: str | None = None
     farm_limit: int = Field(default=25, ge=1)
-    eval_max_tokens: int = Field(default=48, ge=8)
 
 
 def _stage(console: Console | None, text: str) -> None:
@@ -100,7 +98,7 @@ def run_pbt(config: PBTConfig, out: str | Path, *, console: Console | None = Non
             progress: bool = True) -> dict[str, Any]:
     from training.build import build_preferences
     from training.convert import convert_gguf
-    from training.trainer import TrainConfig, train
+    from training.trainer import train
 
     out = check_folder_path(out)  # before minutes of conversion
     # Wall time per stage, summed over invocations (a resumed stage adds what it still had to do).
@@ -133,9 +131,7 @@ def run_pbt(config: PBTConfig, out: str | Path, *, console: Console | None = Non
     _stage(console, f"pairs by split: {json.dumps(cards['balanced']['pairs_by_split'])}")
 
     models = {"base": base}
-    train_config = TrainConfig(sft_steps=config.sft_steps, dpo_steps=config.dpo_steps, batch_size=config.batch_size,
-                               save_steps=config.save_steps, max_length=config.max_length,
-                               eval_max_tokens=config.eval_max_tokens, seed=config.seed)
+    train_config = config.train.model_copy(update={"seed": config.seed})
     training = {}
     for condition in CONDITIONS:
         started = time.monotonic()
@@ -164,7 +160,8 @@ def run_pbt(config: PBTConfig, out: str | Path, *, console: Console | None = Non
         limit = config.eval_limit if evaluation == "ays" else None
         reports[evaluation] = run_evaluation(evaluation, list(specs.values()), out / f"eval-{evaluation}",
                                              questions=questions, limit=limit, seed=config.seed,
-                                             max_tokens=config.eval_max_tokens, console=console, progress=progress)
+                                             max_tokens=config.train.eval_max_tokens, console=console,
+                                             progress=progress)
         close_all()
         timed(f"eval-{evaluation}", started)
 

@@ -11,13 +11,15 @@ import pytest
 
 from debate.errors import UserError
 from experiments.pbt import PBTConfig, run_pbt
+from training.trainer import TrainConfig
 
 
 @pytest.mark.slow
 def test_pbt_end_to_end_small(tiny_model_dir, tmp_path):
     config = PBTConfig(base_model=str(tiny_model_dir), tree_a="sim:strong", tree_b="sim:gullible",
-                       questions="sample", limit=170, sft_steps=2, dpo_steps=2, save_steps=2, batch_size=2,
-                       max_length=1024, eval_limit=12, eval_max_tokens=8)
+                       questions="sample", limit=170, eval_limit=12,
+                       train=TrainConfig(sft_steps=2, dpo_steps=2, save_steps=2, batch_size=2, max_length=1024,
+                                         eval_max_tokens=8))
     report = run_pbt(config, tmp_path)
     assert set(report["evaluations"]) == {"balanced", "ays"}  # no Farm folder given
     for table in report["evaluations"].values():
