@@ -8,6 +8,9 @@ from collections.abc import Sequence
 
 from debate.records import ChatRequest, Reply
 
+#: The names of ChatModel's capability attributes.
+CAPABILITIES = ("cacheable", "constrained_output", "logprobs", "batch_invariant", "reads_metadata")
+
 
 class ChatModel(abc.ABC):
     """A model that answers a batch of chat requests.
@@ -19,9 +22,25 @@ class ChatModel(abc.ABC):
 
     #: A stable identity for caches and records (backend kind and model, e.g. "gguf:smollm2").
     model_id: str = ""
+
+    # Capabilities (CAPABILITIES names them all; wrappers forward them). The defaults suit a real
+    # model that promises nothing; each backend sets every one of them in its class.
+
+    #: Whether the engine puts a generation cache in front of the model. False where a reply
+    #: costs less to compute than to look up (the simulator).
+    cacheable: bool = True
     #: Whether the backend enforces `GenerationParams.json_schema` while decoding. Where it does
     #: not, a constrained request gets free text and the caller must parse it.
     constrained_output: bool = False
+    #: Whether replies carry token log-probabilities.
+    logprobs: bool = False
+    #: Whether a reply, at a fixed seed, is bit for bit the same whatever else shares its batch:
+    #: then a run repeats exactly at any window or batch size.
+    batch_invariant: bool = False
+    #: Whether replies depend on the request's `question` and `persona` metadata rather than on
+    #: its messages alone (the simulator reads the gold answers). The cache key leaves metadata
+    #: out, so such a model must not be cacheable, and it cannot answer a question without gold.
+    reads_metadata: bool = False
 
     @abc.abstractmethod
     async def generate(self, requests: Sequence[ChatRequest]) -> list[Reply]:

@@ -1,10 +1,12 @@
 """A persistent generation cache: the same request to the same model is generated once.
 
-Keyed on everything that determines the output: the model identity, the messages, the
-sampling parameters, the seed, the JSON Schema a reply must follow (the question and persona
-metadata too, since simulated models read them). Stored in one SQLite file (a run directory holds one), so that a re-run
-resumes from what was already generated. Failed replies are not stored: a re-run retries them.
-API keys are never part of a key or a stored reply.
+Keyed on exactly what changes a real model's output: the model identity, the messages and the
+generation parameters (seed and JSON Schema included), under a version tag that a change of
+the key's recipe bumps. The request's `question` and `persona` are metadata that only models
+with `reads_metadata` look at, and those are not cacheable: leaving them out means that editing
+a question's metadata keeps its generations. Stored in one SQLite file (a run directory holds
+one), so that a re-run resumes from what was already generated. Failed replies are not stored:
+a re-run retries them. API keys are never part of a key or a stored reply.
 """
 
 from __future__ import annotations
@@ -15,17 +17,19 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from agents.base import ChatModel
+from agents.base import CAPABILITIES, ChatModel
 from debate import crash
 from debate.errors import DataError
 from debate.records import ChatRequest, Reply
 
 
+#: Bumped whenever the payload below changes, so that old keys can never match new ones.
+KEY_VERSION = "v2"
+
+
 def request_key(model_id: str, request: ChatRequest) -> str:
-    # A free-text request leaves `json_schema` out, so that caches written before the field
-    # existed keep their keys (a resumed run still finds its replies).
-    free = {"params": {"json_schema"}} if request.params.json_schema is None else None
-    payload = json.dumps([model_id, request.model_dump(mode="json", exclude=free)], sort_keys=True,
+    messages = [m.model_dump(mode="json") for m in request.messages]
+    payload = json.dumps([KEY_VERSION, model_id, messages, request.params.model_dump(mode="json")], sort_keys=True,
                          ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -74,7 +78,8 @@ class CachedChatModel(ChatModel):
         self.model = model
         self.cache = cache
         self.model_id = model.model_id
-        self.constrained_output = model.constrained_output
+        for name in CAPABILITIES:  # the engine and the readers ask the wrapper what the model can do
+            setattr(self, name, getattr(model, name))
 
     async def generate(self, requests: Sequence[ChatRequest]) -> list[Reply]:
         keys = [request_key(self.model_id, r) for r in requests]

@@ -15,7 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from agents.openai_backend import OpenAIChatModel
+from agents.backend import Backend, Number
+from agents.openai_backend import CONCURRENCY, MAX_RETRIES, TIMEOUT, OpenAIChatModel
 from debate.errors import EndpointError
 
 SMOLLM2 = "smollm2"
@@ -89,6 +90,12 @@ class LlamaCppServer:
 
 
 class GGUFChatModel(OpenAIChatModel):
+    cacheable = True
+    constrained_output = True  # the server honours response_format json_schema
+    logprobs = False  # the server can return them, but Reply has no field for them yet
+    batch_invariant = False  # llama.cpp's parallel slots are not (README: runs differ by a few questions)
+    reads_metadata = False
+
     def __init__(self, path: str, *, n_parallel: int = 4, n_ctx: int = 4096, threads: int | None = None,
                  concurrency: int | None = None, timeout: float = 300.0, max_retries: int = 2):
         model_path = smollm2_path() if path == SMOLLM2 else Path(path).expanduser()
@@ -100,3 +107,15 @@ class GGUFChatModel(OpenAIChatModel):
 
     def close(self) -> None:
         self.server.stop()
+
+
+def _check_target(path: str, options: dict[str, object]) -> None:
+    if path != SMOLLM2 and not Path(path).expanduser().is_file():
+        raise EndpointError("no such model file", file=path)
+
+
+BACKEND = Backend(
+    "gguf", GGUFChatModel, build=GGUFChatModel, check_target=_check_target,
+    options={"n_parallel": Number(1, 64, integer=True), "n_ctx": Number(128, 131072, integer=True),
+             "threads": Number(1, 512, integer=True), "concurrency": CONCURRENCY, "timeout": TIMEOUT,
+             "max_retries": MAX_RETRIES})

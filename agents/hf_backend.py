@@ -2,8 +2,9 @@
 
 Prompts are rendered with the model's chat template and left-padded into one batch. The
 decoding loop is our own (a KV-cached forward per step) so that each request samples from its
-own seeded generator: a request's output does not depend on which other requests share its
-batch, and greedy output equals one-by-one greedy output.
+own seeded generator: which other requests share its batch does not change the random draws.
+It can still change the logits in their last bits (padding changes the shapes the sums run
+over: 3e-6 on the tiny test model), so a near tie may go either way: not `batch_invariant`.
 
 There is no constrained decoding (`constrained_output` is False): a request with `json_schema`
 gets free text like any other, and the caller (the self-report probe) parses that text.
@@ -18,6 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from agents.backend import Backend, Number, Text, check_model_folder
 from agents.base import ChatModel
 from debate.errors import EndpointError
 from debate.records import ChatRequest, Message, Reply, Usage
@@ -58,13 +60,18 @@ def _available(torch, device: str) -> bool:
 
 
 class HFChatModel(ChatModel):
+    cacheable = True
     constrained_output = False  # json_schema is not enforced: see the module docstring
+    logprobs = False
+    batch_invariant = False  # see the module docstring
+    reads_metadata = False
 
     def __init__(self, path: str, *, device: str = "auto", dtype: str = "auto", max_batch_size: int = 16):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from agents.registry import check_model_folder
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError:
+            raise EndpointError("the hf backend needs torch and transformers: pip install '.[hf]'") from None
 
         folder = Path(path).expanduser()
         check_model_folder(folder)
@@ -203,3 +210,10 @@ class HFChatModel(ChatModel):
 
     def close(self) -> None:
         self.model = None
+
+
+BACKEND = Backend(
+    "hf", HFChatModel, build=HFChatModel, check_target=lambda path, options: check_model_folder(path),
+    options={"device": Text(r"auto|cpu|mps|cuda(:\d+)?", "auto, cpu, mps, cuda or cuda:N"),
+             "dtype": Text(r"auto|float32|float16|bfloat16", "auto, float32, float16 or bfloat16"),
+             "max_batch_size": Number(1, 1024, integer=True)})

@@ -14,6 +14,9 @@ spread over several clients of at most `_POOL_SIZE` connections each, because th
 pool scans all of its idle connections on every request. Requests go through the client's
 generic `post`, which skips the SDK's per-request transform of typed parameters (our body is
 plain JSON already), and the reply is read from plain JSON rather than built into SDK models.
+
+The SDK is imported by the methods that call it, not by the module: the registry imports this
+module to read its `BACKEND`, and `debate --help` or checking a spec should not pay for it.
 """
 
 from __future__ import annotations
@@ -25,14 +28,16 @@ import random
 import socket
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import openai
-
+from agents.backend import Backend, Number, Text
 from agents.base import ChatModel
 from debate.errors import EndpointError
 from debate.records import ChatRequest, Reply, Usage
+
+if TYPE_CHECKING:
+    import openai
 
 _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 #: Connections per client (pool); concurrency is spread over ceil(concurrency / _POOL_SIZE) clients.
@@ -47,6 +52,38 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
+class _BaseURL:
+    def problem(self, value: object) -> str | None:
+        """What is wrong with a base URL, never echoing it (it may hold a key)."""
+        example = "e.g. http://127.0.0.1:8000/v1"
+        if not isinstance(value, str) or any(c.isspace() for c in value):
+            return f"expected an http:// or https:// URL without spaces, {example}"
+        try:
+            url = urlsplit(value)
+            port = url.port
+        except ValueError:  # a port out of range or not a number, a broken [IPv6] host
+            return f"expected a host and a port from 1 to 65535, {example}"
+        if "@" in url.netloc:
+            # The URL goes into config.json, the manifest, every turn's model id and the cache key.
+            return ("a key in the URL would be saved with every run; put it in the environment variable "
+                    "named by api_key_env (default OPENAI_API_KEY)")
+        if url.scheme not in ("http", "https"):
+            return f"expected an http:// or https:// URL, {example}"
+        if not url.hostname:
+            return f"expected a URL with a host, {example}"
+        if port == 0:
+            return f"expected a port from 1 to 65535, {example}"
+        if url.query or url.fragment or "?" in value or "#" in value:
+            return f"expected a URL without a ?query or #fragment, {example}"
+        return None
+
+
+#: The client's option checks, shared with the gguf backend (which serves through this client).
+CONCURRENCY = Number(1, 1024, integer=True)  # every _POOL_SIZE cost an HTTP client
+TIMEOUT = Number(0.01, 3600)  # seconds for the whole of one attempt
+MAX_RETRIES = Number(0, 100, integer=True)
+
+
 def _seconds(retry_after: str | None) -> float | None:
     """Retry-After in seconds (the HTTP-date form is rare from model APIs and falls back to backoff)."""
     try:
@@ -56,7 +93,11 @@ def _seconds(retry_after: str | None) -> float | None:
 
 
 class OpenAIChatModel(ChatModel):
-    constrained_output = True
+    cacheable = True
+    constrained_output = True  # response_format json_schema
+    logprobs = False  # the API can return them, but Reply has no field for them yet
+    batch_invariant = False  # unknown server: OpenAI's and vLLM's are not, by default
+    reads_metadata = False
 
     def __init__(self, model: str, *, base_url: str | None = None, api_key_env: str | None = "OPENAI_API_KEY",
                  concurrency: int = 16, timeout: float = 60.0, max_retries: int = 4,
@@ -111,6 +152,8 @@ class OpenAIChatModel(ChatModel):
         return (usage.prompt_tokens * self.price_in + usage.completion_tokens * self.price_out) / 1e6
 
     async def _once(self, client: openai.AsyncOpenAI, request: ChatRequest) -> Reply:
+        import openai
+
         params = request.params
         body: dict[str, object] = {
             "model": self.model,
@@ -169,6 +212,8 @@ class OpenAIChatModel(ChatModel):
 
     async def _with_retries(self, client: openai.AsyncOpenAI, limit: asyncio.Semaphore,
                             request: ChatRequest) -> Reply:
+        import openai
+
         attempt = 0
         while True:
             try:
@@ -211,6 +256,8 @@ class OpenAIChatModel(ChatModel):
         return await anext(self._holder)
 
     async def _hold_clients(self) -> AsyncIterator[list[openai.AsyncOpenAI]]:
+        import openai
+
         count = -(-self.concurrency // _POOL_SIZE)
         clients = [openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
                    for _ in range(count)]
@@ -220,3 +267,12 @@ class OpenAIChatModel(ChatModel):
         finally:
             for client in clients:
                 await client.close()
+
+
+BACKEND = Backend(
+    "openai", OpenAIChatModel, build=OpenAIChatModel, target="model",
+    options={"base_url": _BaseURL(),
+             "api_key_env": Text(r"[A-Za-z_][A-Za-z0-9_]*", "the name of an environment variable"),
+             "concurrency": CONCURRENCY, "timeout": TIMEOUT, "max_retries": MAX_RETRIES,
+             "backoff": Number(0, 60), "max_backoff": Number(0, 600),
+             "price_in": Number(0, 10000), "price_out": Number(0, 10000)})  # USD per 1M tokens

@@ -47,6 +47,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
 
+from agents.backend import Backend
 from agents.base import ChatModel
 from debate.answers import read_answer
 from debate.grading import grade, same_answer
@@ -126,7 +127,11 @@ def shift(p: float, s: float) -> float:
 
 
 class SimModel(ChatModel):
-    constrained_output = True
+    cacheable = False  # a reply is computed faster than it is looked up
+    constrained_output = True  # a json_schema request gets `{"answer": ...}`
+    logprobs = False
+    batch_invariant = True  # rule 5: a reply depends on its own request alone
+    reads_metadata = True  # the question's gold and wrong answers, the persona
 
     def __init__(self, name: str, params: SimParams):
         self.name = name
@@ -239,3 +244,8 @@ class SimModel(ChatModel):
             replies.append(Reply(text=text, model=self.model_id, usage=usage, finish_reason="stop",
                                  seed=request.params.seed))
         return replies
+
+
+# Options are the sim parameters: checked whole, with the spec's name, by `from_spec`.
+BACKEND = Backend("sim", SimModel, build=lambda name, **options: SimModel.from_spec(name, options),
+                  check_option=check_parameter, check_target=SimModel.from_spec)

@@ -16,12 +16,19 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from pathlib import Path
 
+from agents.backend import Backend, check_model_folder
 from agents.base import ChatModel
 from debate.errors import EndpointError
 from debate.records import ChatRequest, Reply, Usage
 
 
 class VLLMChatModel(ChatModel):
+    cacheable = True
+    constrained_output = False  # until __init__ finds this vLLM's structured outputs API
+    logprobs = False  # vLLM can return them, but Reply has no field for them yet
+    batch_invariant = False  # only in vLLM's opt-in VLLM_BATCH_INVARIANT mode (beta, GPUs only)
+    reads_metadata = False
+
     def __init__(self, path: str, **engine_args: object):
         try:
             import vllm
@@ -89,3 +96,7 @@ class VLLMChatModel(ChatModel):
 
     def close(self) -> None:
         self.llm = None
+
+
+BACKEND = Backend("vllm", VLLMChatModel, build=VLLMChatModel,  # engine arguments pass through: no option checks
+                  check_target=lambda path, options: check_model_folder(path))

@@ -124,10 +124,10 @@ class Engine:
         self._models: dict[int, ChatModel] = {}
         for agent in self.agents.values():
             if id(agent.model) not in self._models:
-                wrap = not agent.model.model_id.startswith("sim:")
+                wrap = agent.model.cacheable
                 self._models[id(agent.model)] = CachedChatModel(agent.model, cache) if wrap and cache is not None \
                     else agent.model
-        if cache is not None and isinstance(self.reader, LLMExtractor):
+        if cache is not None and isinstance(self.reader, LLMExtractor) and self.reader.model.cacheable:
             self.reader.model = CachedChatModel(self.reader.model, cache)
         self.stats = RunStats()
 
