@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import importlib
 import pkgutil
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
@@ -106,7 +107,12 @@ class Protocol(abc.ABC, Generic[ConfigT, OutcomeT, SummaryT]):
         self.config: ConfigT = config
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        """`class P(Protocol[PConfig, POutcome, PSummary])` sets P.Config, P.Outcome and P.Summary
+        from its type arguments, and registers P under its config's kind."""
         super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            if typing.get_origin(base) is Protocol:
+                cls.Config, cls.Outcome, cls.Summary = typing.get_args(base)
         if not getattr(cls, "__abstractmethods__", None):
             _REGISTRY[kind_of(cls.Config)] = cls
 

@@ -56,9 +56,6 @@ class ChallengeSummary(Record):
 
 
 class Challenge(Protocol[ChallengeConfig, ChallengeOutcome, ChallengeSummary]):
-    Config = ChallengeConfig
-    Outcome = ChallengeOutcome
-    Summary = ChallengeSummary
 
     @property
     def visibility(self) -> Visibility:

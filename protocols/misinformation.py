@@ -81,9 +81,6 @@ class MisinformationSummary(MisinformationRates):
 
 
 class Misinformation(Protocol[MisinformationConfig, MisinformationOutcome, MisinformationSummary]):
-    Config = MisinformationConfig
-    Outcome = MisinformationOutcome
-    Summary = MisinformationSummary
 
     @property
     def visibility(self) -> Visibility:

@@ -73,9 +73,6 @@ class DebateSummary(Record):
 
 
 class OrderedDebate(Protocol[DebateConfig, DebateOutcome, DebateSummary]):
-    Config = DebateConfig
-    Outcome = DebateOutcome
-    Summary = DebateSummary
 
     def __init__(self, config: DebateConfig | None = None, **settings: object):
         super().__init__(config, **settings)

@@ -99,9 +99,6 @@ class TreeSummary(Record):
 
 
 class RecursiveTree(Protocol[TreeConfig, TreeOutcome, TreeSummary]):
-    Config = TreeConfig
-    Outcome = TreeOutcome
-    Summary = TreeSummary
 
     def __init__(self, config: TreeConfig | None = None, **settings: object):
         super().__init__(config, **settings)

@@ -61,9 +61,6 @@ class ReflectionSummary(Record):
 
 
 class Reflection(Protocol[ReflectionConfig, ReflectionOutcome, ReflectionSummary]):
-    Config = ReflectionConfig
-    Outcome = ReflectionOutcome
-    Summary = ReflectionSummary
 
     @property
     def visibility(self) -> Visibility:

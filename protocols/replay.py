@@ -50,9 +50,6 @@ class ReplaySummary(Record):
 
 
 class Replay(Protocol[ReplayConfig, ReplayOutcome, ReplaySummary]):
-    Config = ReplayConfig
-    Outcome = ReplayOutcome
-    Summary = ReplaySummary
     reads_trees = True
 
     @property
