@@ -44,8 +44,7 @@ def view(tree: DialogueTree, parent: str, viewer: str, *, round: int | None = No
     """What `viewer` sees when it speaks next as a child of `parent`, in `round` (default: the
     child's level, as in `DialogueTree.add_turn`); `parent` may be the root, an empty history."""
     round = _next_round(tree, parent) if round is None else round
-    shown = [tree.turn(n) for n in _visible(tree, tree.path(parent), viewer, round)]
-    shown = [turn for turn in shown if turn.error is None]
+    shown = [turn for turn in map(tree.turn, _visible(tree, tree.path(parent), viewer, round)) if turn.error is None]
     other = next((turn for turn in reversed(shown) if turn.speaker != viewer), None)
     return View(messages_for(shown, viewer, label_others=tree.visibility.label_others), other)
 

@@ -87,7 +87,9 @@ def pbt_tree() -> DialogueTree:
     return tree
 
 
-REPO = Path(__file__).resolve().parents[1]
+#: This folder (shared test data lives here: golden/, bad_input/, reading/) and the repository.
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
 CLI = (sys.executable, "-m", "debate.cli")
 AS_ROOT = os.geteuid() == 0
 GIB = 1 << 30

@@ -2,7 +2,7 @@
 
     .venv-vllm/bin/python tests/vllm_check.py MODEL_DIR
 
-vLLM lives in its own venv (scripts/setup-vllm.sh), so tests/test_vllm_backend.py runs this
+vLLM lives in its own venv (scripts/setup-vllm.sh), so tests/agents/test_vllm_backend.py runs this
 script as a subprocess. `build_requests` is the one definition of the batch: the test imports
 it (this module imports vllm only inside `main`) to ask HFChatModel the same questions.
 Everything vLLM prints (its own log, its engine process) goes to stderr; stdout carries only

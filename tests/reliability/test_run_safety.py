@@ -12,9 +12,9 @@ import pytest
 from debate.errors import ConfigError
 from protocols.config import load_config, parse_config
 from protocols.run import execute
-from helpers import debate
+from helpers import REPO, debate
 
-SIM_DEBATE = Path(__file__).resolve().parent.parent / "experiments" / "configs" / "sim-debate.toml"
+SIM_DEBATE = REPO / "experiments" / "configs" / "sim-debate.toml"
 
 
 def snapshot(root: Path) -> dict[str, tuple[bool, bytes | str]]:

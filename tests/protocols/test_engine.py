@@ -27,9 +27,9 @@ from protocols.engine import Engine, node_seed
 from protocols.recursive import RecursiveTree
 from protocols.rundir import RunDir
 from protocols.run import execute
-from helpers import IGNORANT, KNOWER, dumps, synthetic
+from helpers import IGNORANT, KNOWER, REPO, dumps, synthetic
 
-ROOT_DIR = Path(__file__).resolve().parents[1]
+ROOT_DIR = REPO
 
 
 class Recording(ChatModel):

@@ -15,9 +15,9 @@ import pytest
 
 from chaos_server import FAULTS, running, set_rate, stats
 from debate.tree import load_trees
-from helpers import dumps
+from helpers import REPO, dumps
 
-ROOT_DIR = Path(__file__).resolve().parents[1]
+ROOT_DIR = REPO
 
 
 def config(path: Path, base_url: str, *, limit: int, retries: int = 10, window: int = 256,

@@ -4,13 +4,12 @@ changed (the harness `refused` of test_hostile.py, which holds the rest of the c
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-from helpers import refused
+from helpers import TESTS, refused
 
-CORPUS = Path(__file__).resolve().parent / "bad_input"
+CORPUS = TESTS / "bad_input"
 
 # (file, command, what the one line must say)
 QUESTION_FILES = [

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from vllm_check import YES_NO_SCHEMA, build_requests
+from helpers import REPO, TESTS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
-CHECK_SCRIPT = Path(__file__).resolve().parent / "vllm_check.py"
+CHECK_SCRIPT = TESTS / "vllm_check.py"
 
 pytestmark = pytest.mark.slow
 

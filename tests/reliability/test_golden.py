@@ -6,7 +6,7 @@ show behaviour did not change.
 A deliberate change of behaviour re-records them, and the diff of tests/golden/ in the commit
 shows what changed:
 
-    DEBATE_RECORD_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py
+    DEBATE_RECORD_GOLDEN=1 .venv/bin/python -m pytest tests/reliability/test_golden.py
 
 Compared: every tree (texts, answers, reads, seeds, structure, outcomes), failures, summaries,
 reports, preference records, cards and balanced splits. Left out: wall-clock latency and
@@ -28,8 +28,9 @@ from experiments.pairing import PairingConfig, run_pairing
 from protocols.config import parse_config
 from protocols.run import execute
 from training.build import build_preferences
+from helpers import TESTS
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
+GOLDEN = TESTS / "golden"
 RECORD = os.environ.get("DEBATE_RECORD_GOLDEN") == "1"
 #: Fields that change from run to run without changing behaviour.
 VOLATILE = {"latency_s", "wall_s", "elapsed_s", "updated", "versions"}
