@@ -38,14 +38,19 @@ from experiments.quiz import timed_quiz
 from experiments.evaluations import (FARM_QUESTIONS, check_balanced_split, evaluation_configs, farm_questions, figures,
                                      run_evaluation)
 from experiments.pairing import PairingConfig, run_pairing
+from experiments.pbt import NAMES, PBTConfig, run_pbt
 from training.build import build_preferences
 from training.datasets import CONDITIONS
+from training.trainer import TrainConfig
 from experiments.reports import (evaluation_table, order_table, persuasion_table, save_evaluation_plot,
                                  save_plot)
 from protocols.config import RunConfig, load_config, locate, parse_config, read_toml, validate
 from protocols.run import execute
 
 M = TypeVar("M", bound=BaseModel)
+#: The defaults of `debate train` and `debate pbt` are the models' own.
+_TRAIN = TrainConfig()
+_PBT_TRAIN = PBTConfig().train
 
 app = typer.Typer(help="Multi-agent debate and Persuasion-Balanced Training for language models.",
                   add_completion=False, pretty_exceptions_enable=False)
@@ -102,7 +107,7 @@ def ask(
     except UserError as exc:
         raise UserError(exc.detail, field="--persona") from None
     model = load_model(spec, _option_pairs(option or []))
-    if not gold and model.model_id.startswith("sim:"):
+    if not gold and model.reads_metadata:
         raise UserError("a sim agent needs --gold: the answer it knows or not", field="--gold")
     agent = Agent(name="agent", model=model, persona=persona, informed=context is not None, params=params)
     reply = model.generate_sync([agent.request(q)])[0]
@@ -408,21 +413,22 @@ def train_command(
     data: Annotated[Path, typer.Argument(metavar="DATA", help="A folder made by `debate prefs`.")],
     model: Annotated[Path, typer.Option(help="The base model: a transformers folder.")],
     out: Annotated[Path, typer.Option(help="Folder for checkpoints, the best adapter and the merged model.")],
-    sft_steps: Annotated[int, typer.Option(min=0, help="SFT steps on the chosen replies (0: skip SFT).")] = 240,
-    dpo_steps: Annotated[int, typer.Option(min=1)] = 200,
-    batch_size: Annotated[int, typer.Option(min=1)] = 4,
-    grad_accum: Annotated[int, typer.Option(min=1)] = 1,
-    dpo_lr: Annotated[float, typer.Option(min=0.0)] = 5e-4,
-    beta: Annotated[float, typer.Option(min=0.0)] = 0.1,
+    sft_steps: Annotated[int, typer.Option(min=0, help="SFT steps on the chosen replies (0: skip SFT).")] = (
+        _TRAIN.sft_steps),
+    dpo_steps: Annotated[int, typer.Option(min=1)] = _TRAIN.dpo_steps,
+    batch_size: Annotated[int, typer.Option(min=1)] = _TRAIN.batch_size,
+    grad_accum: Annotated[int, typer.Option(min=1)] = _TRAIN.grad_accum,
+    dpo_lr: Annotated[float, typer.Option(min=0.0)] = _TRAIN.dpo_lr,
+    beta: Annotated[float, typer.Option(min=0.0)] = _TRAIN.beta,
     save_steps: Annotated[int, typer.Option(min=1, help="Save, and score balanced accuracy on dev, every N "
-                                                         "DPO steps.")] = 50,
-    max_length: Annotated[int, typer.Option(min=32)] = 1024,
+                                                         "DPO steps.")] = _TRAIN.save_steps,
+    max_length: Annotated[int, typer.Option(min=32)] = _TRAIN.max_length,
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
     """SFT then DPO with LoRA (TRL); the checkpoint with the best balanced accuracy on dev is kept.
     Re-running the same command resumes from the last checkpoint."""
 
-    from training.trainer import TrainConfig, train  # imports torch, transformers, trl: only here
+    from training.trainer import train  # imports torch, transformers, trl when it runs
 
     config = TrainConfig(sft_steps=sft_steps, dpo_steps=dpo_steps, batch_size=batch_size, grad_accum=grad_accum,
                          dpo_lr=dpo_lr, beta=beta, save_steps=save_steps, max_length=max_length, seed=seed)
@@ -459,9 +465,10 @@ def pbt(
                                                  "all 240 of sample-train).")] = None,
     passes: Annotated[int, typer.Option(min=1, help="Tree passes over the questions, each with its own seed "
                                         "(more pairs; about 35 min per pass for 240 questions on 2 cores).")] = 1,
-    sft_steps: Annotated[int, typer.Option(min=0)] = 30,
-    dpo_steps: Annotated[int, typer.Option(min=1)] = 20,
-    save_steps: Annotated[int, typer.Option(min=1, help="Score balanced accuracy on dev every N DPO steps.")] = 10,
+    sft_steps: Annotated[int, typer.Option(min=0)] = _PBT_TRAIN.sft_steps,
+    dpo_steps: Annotated[int, typer.Option(min=1)] = _PBT_TRAIN.dpo_steps,
+    save_steps: Annotated[int, typer.Option(min=1, help="Score balanced accuracy on dev every N DPO steps.")] = (
+        _PBT_TRAIN.save_steps),
     eval_limit: Annotated[int | None, typer.Option(min=1, help="'Are you sure?' on the first N sample "
                                                       "open questions (default: all).")] = None,
     farm: Annotated[Path | None, typer.Option(help="The Farm folder (default: $DEBATE_FARM_DIR or "
@@ -473,15 +480,14 @@ def pbt(
     """PBT end to end with SmolLM2 on a CPU: trees -> pairs -> accept-only, resist-only and PBT
     training -> balanced persuasion, "Are you sure?" and Farm, against the base model."""
 
-    check_folder_path(out)  # before the heavy imports
-    from experiments.pbt import NAMES, PBTConfig, run_pbt  # imports torch and trl: only here
+    check_folder_path(out)
 
     farm_dir = farm or Path(os.environ.get("DEBATE_FARM_DIR", "../shared/data/farm"))
     if farm is not None and not farm_dir.is_dir():
         raise UserError("no such folder", file=str(farm), field="--farm")
-    config = PBTConfig(limit=limit, tree_passes=passes, sft_steps=sft_steps, dpo_steps=dpo_steps, save_steps=save_steps,
-                       eval_limit=eval_limit, farm=str(farm_dir) if farm_dir.is_dir() else None,
-                       farm_limit=farm_limit, seed=seed)
+    train = _PBT_TRAIN.model_copy(update={"sft_steps": sft_steps, "dpo_steps": dpo_steps, "save_steps": save_steps})
+    config = PBTConfig(limit=limit, tree_passes=passes, train=train, eval_limit=eval_limit,
+                       farm=str(farm_dir) if farm_dir.is_dir() else None, farm_limit=farm_limit, seed=seed)
     if config.farm is None:
         err_console.print(f"no Farm data at {farm_dir}: the Farm evaluation is skipped", style="yellow",
                           markup=False)

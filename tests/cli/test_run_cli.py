@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from debate.tree import load_trees
-from helpers import debate
+from helpers import REPO, debate
 
-CONFIGS = Path(__file__).resolve().parents[1] / "experiments" / "configs"
+CONFIGS = REPO / "experiments" / "configs"
 SIM = '[agents.A]\nmodel = "sim:strong"\n[agents.B]\nmodel = "sim:weak"\n'
 
 
