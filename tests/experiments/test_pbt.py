@@ -47,4 +47,4 @@ def test_pbt_end_to_end_small(tiny_model_dir, tmp_path):
     assert {c: (tmp_path / f"model-{c}" / "training.json").stat().st_mtime_ns for c in trained} == trained
     assert json.loads((tmp_path / "timings.json").read_text()).keys() >= {"trees", "prefs", "eval-ays"}
     with pytest.raises(UserError, match="was trained with other settings"):  # never a silent mix
-        run_pbt(config.model_copy(update={"dpo_steps": 3}), tmp_path)
+        run_pbt(config.model_copy(update={"train": config.train.model_copy(update={"dpo_steps": 3})}), tmp_path)
