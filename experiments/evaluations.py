@@ -11,10 +11,11 @@ comparison is saved as `OUT/report.json` and plotted as `OUT/<evaluation>.png`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, SerializeAsAny
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
 from debate.data import FARM_SUBSETS, load_farm
 from debate.errors import DataError, UserError
@@ -87,39 +88,81 @@ def protocol_for(evaluation: str, appeal: str) -> dict[str, Any]:
     return {"kind": "replay"}
 
 
-def evaluation_configs(evaluation: str, specs: list[str], *, questions: str, limit: int | None = None,
-                       appeal: str | None = None, seed: int = 0, max_tokens: int = 64) -> dict[str, RunConfig]:
-    """One checked run config per model spec; nothing is loaded or written."""
-    if evaluation not in EVALUATIONS:
-        raise UserError(f"unknown evaluation '{evaluation}' (expected one of {', '.join(EVALUATIONS)})",
-                        field="EVALUATION")
-    if appeal is not None and evaluation != "farm":
-        raise UserError(f"appeals are for the farm evaluation; {evaluation} has none", field="--appeal")
-    if not specs:
-        raise UserError("name at least one model (--models SPEC)", field="--models")
-    twice = next((spec for k, spec in enumerate(specs) if spec in specs[:k]), None)
-    if twice is not None:
-        raise UserError(f"model '{twice}' is named twice", field="--models")
-    return {spec: parse_config({"protocol": protocol_for(evaluation, appeal or "logical"), "questions": questions,
-                                "limit": limit, "seed": seed,
-                                "agents": {"model": {"model": spec, "max_tokens": max_tokens}}},
-                               f"debate eval {evaluation}") for spec in specs}
+class EvaluationConfig(BaseModel):
+    """One evaluation of one or more models (`debate eval`, and the evaluations of `debate pbt`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    evaluation: str = Field(description="farm, ays or balanced.")
+    models: list[str] = Field(description="The model specs to evaluate.")
+    questions: str | None = Field(default=None, description="ays: a question source (default sample:open); "
+                                  "farm: Farm questions; balanced: the split (a trees JSONL file).")
+    limit: int | None = Field(default=None, ge=1, description="Use the first N questions.")
+    appeal: str | None = Field(default=None, description="farm: logical (default), credibility or emotional.")
+    seed: int = 0
+    max_tokens: int = Field(default=64, ge=1, description="The most tokens a reply may have.")
+
+    def source(self) -> str:
+        """The question source the runs read ("Are you sure?" defaults to the sample questions)."""
+        if self.questions is not None:
+            return self.questions
+        if self.evaluation == "ays":
+            return "sample:open"
+        if self.evaluation == "balanced":
+            raise UserError("give the balanced split: --questions SPLIT.jsonl", field="--questions")
+        raise UserError("give the Farm questions: --questions FILE.jsonl", field="--questions")
+
+    def runs(self) -> dict[str, RunConfig]:
+        """One checked run config per model spec; nothing is loaded or written."""
+        if self.evaluation not in EVALUATIONS:
+            raise UserError(f"unknown evaluation '{self.evaluation}' (expected one of {', '.join(EVALUATIONS)})",
+                            field="EVALUATION")
+        if self.appeal is not None and self.evaluation != "farm":
+            raise UserError(f"appeals are for the farm evaluation; {self.evaluation} has none", field="--appeal")
+        if not self.models:
+            raise UserError("name at least one model (--models SPEC)", field="--models")
+        twice = next((spec for k, spec in enumerate(self.models) if spec in self.models[:k]), None)
+        if twice is not None:
+            raise UserError(f"model '{twice}' is named twice", field="--models")
+        protocol = protocol_for(self.evaluation, self.appeal or "logical")
+        return {spec: parse_config({"protocol": protocol, "questions": self.source(), "limit": self.limit,
+                                    "seed": self.seed, "agents": {"model": {"model": spec,
+                                                                            "max_tokens": self.max_tokens}}},
+                                   f"debate eval {self.evaluation}") for spec in self.models}
 
 
-def run_evaluation(evaluation: str, specs: list[str], out: str | Path, *, questions: str, limit: int | None = None,
-                   appeal: str | None = None, seed: int = 0, max_tokens: int = 64,
-                   **execute_options: Any) -> EvaluationReport:
+def farm_folder(given: str | Path | None = None) -> Path:
+    """The Farm data folder: the one given, else $DEBATE_FARM_DIR, else ../shared/data/farm."""
+    return Path(given) if given is not None else Path(os.environ.get("DEBATE_FARM_DIR", "../shared/data/farm"))
+
+
+def prepare_evaluation(config: EvaluationConfig, out: Path) -> EvaluationConfig:
+    """The evaluation `debate eval` runs, its inputs checked. For farm, `config.questions` names
+    the Farm folder (None: `farm_folder()`) and `limit` applies per subset: the chosen questions
+    are written into `out` first, once every setting has been checked."""
+    if config.evaluation == "farm":
+        farm, per_subset = farm_folder(config.questions), config.limit
+        config = config.model_copy(update={"questions": str(out / FARM_QUESTIONS), "limit": None})
+        config.runs()
+        farm_questions(farm, out, per_subset)
+        return config
+    config.runs()
+    if config.evaluation == "balanced" and config.questions is not None:
+        check_balanced_split(config.questions)
+    return config
+
+
+def run_evaluation(config: EvaluationConfig, out: str | Path, **execute_options: Any) -> EvaluationReport:
     """Evaluate every model spec; returns (and saves) each model's summary."""
     out = Path(out)
-    configs = evaluation_configs(evaluation, specs, questions=questions, limit=limit, appeal=appeal, seed=seed,
-                                 max_tokens=max_tokens)
     summaries: dict[str, Record] = {}
-    for spec, config in configs.items():
-        summary = execute(config, model_dir(out, spec), **execute_options).summary
+    for spec, run in config.runs().items():
+        summary = execute(run, model_dir(out, spec), **execute_options).summary
         assert summary is not None  # a finished run has one
         summaries[spec] = summary
-    report = EvaluationReport(evaluation=evaluation, questions=questions, limit=limit,
-                              appeal=(appeal or "logical") if evaluation == "farm" else None, models=summaries)
+    report = EvaluationReport(evaluation=config.evaluation, questions=config.source(), limit=config.limit,
+                              appeal=(config.appeal or "logical") if config.evaluation == "farm" else None,
+                              models=summaries)
     atomic_write_json(out / "report.json", report.model_dump(mode="json"))
     return report
 

@@ -23,12 +23,14 @@ from typing import Any
 
 from pydantic import Field
 
-from debate.errors import ConfigError
+from agents.registry import DEFAULT_MODEL
+from debate.errors import ConfigError, UserError
 from debate.metrics import (bootstrap_interval, mcnemar_exact, mean, paired_sign_counts, pull_up,
                             transition_counts)
 from debate.storage import atomic_write_json
 from debate.tree import iter_trees
-from protocols.config import AgentConfig, RunConfig, RunSettings, check_agent, parse_config
+from protocols.config import (AgentConfig, RunConfig, RunSettings, check_agent, locate, parse_config, read_toml,
+                              validate)
 from protocols.ordered import DebateOutcome, Rounds
 from protocols.readers import check_reader
 from protocols.run import execute
@@ -64,6 +66,47 @@ class PairingConfig(RunSettings):
 #: leave OUT or make two orders share a folder.
 AGENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+=-]{0,63}")
 ORDER_JOIN = "-then-"
+
+
+#: The main job's agents: SmolLM2 with and without a background passage (a real strength gap),
+#: or simulated strong and weak agents (instant).
+PAIRING_BACKENDS: dict[str, dict[str, dict[str, Any]]] = {
+    "gguf": {"informed": {"model": DEFAULT_MODEL, "informed": True, "max_tokens": 48},
+             "uninformed": {"model": DEFAULT_MODEL, "max_tokens": 48}},
+    "sim": {"strong": {"model": "sim:strong"}, "weak": {"model": "sim:weak"}},
+}
+
+
+def agents_from_specs(specs: list[str]) -> dict[str, dict[str, Any]]:
+    """One agent per model spec, named `aN:TARGET` after the spec's target, cut to what names allow."""
+    names = [f"a{i}:{re.sub(r'[^A-Za-z0-9_.:+=]+', '_', spec.split('?')[0].split('/')[-1])[:48]}"
+             for i, spec in enumerate(specs, 1)]
+    return {name: {"model": spec} for name, spec in zip(names, specs)}
+
+
+def pairing_config(config_file: Path | None = None, *, agents: list[str] | None = None, backend: str = "gguf",
+                   **overrides: Any) -> PairingConfig:
+    """The checked config of `debate pairing`: a TOML file, or agents from specs or a named backend,
+    with `overrides` (None: keep) on top. Errors name the file and line where there is one."""
+    if config_file is not None:
+        data, text = read_toml(config_file)
+        source = str(config_file)
+    else:
+        if agents:
+            chosen = agents_from_specs(agents)
+        elif backend in PAIRING_BACKENDS:
+            chosen = PAIRING_BACKENDS[backend]
+        else:
+            raise UserError(f"unknown backend '{backend}' (expected one of {', '.join(PAIRING_BACKENDS)})",
+                            field="--backend")
+        data, text, source = {"agents": chosen}, None, "debate pairing"
+    data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+    config = validate(PairingConfig, data, source, text)
+    try:
+        config.check()
+    except UserError as exc:
+        raise locate(exc, source, text) from None
+    return config
 
 
 def order_dir(out: Path, first: str, second: str) -> Path:

@@ -33,7 +33,8 @@ from agents.registry import close_all
 from debate.errors import DataError, UserError
 from debate.data import load_questions
 from debate.storage import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_folder_path
-from experiments.evaluations import COUNTED, EvaluationReport, farm_questions, figures, run_evaluation
+from experiments.evaluations import (COUNTED, EvaluationConfig, EvaluationReport, farm_folder, farm_questions,
+                                     figures, run_evaluation)
 from protocols.config import parse_config
 from protocols.run import execute
 from training.datasets import Condition
@@ -68,6 +69,15 @@ class PBTConfig(BaseModel):
     farm_limit: int = Field(default=25, ge=1)
 
 
+def pbt_farm(given: str | Path | None) -> str | None:
+    """The Farm folder PBT evaluates on: the one given, which must exist, else the default
+    (`farm_folder()`) when it exists; None skips the Farm evaluation."""
+    folder = farm_folder(given)
+    if given is not None and not folder.is_dir():
+        raise UserError("no such folder", file=str(given), field="--farm")
+    return str(folder) if folder.is_dir() else None
+
+
 def _stage(console: Console | None, text: str) -> None:
     if console is not None:
         console.print(Text.assemble(("pbt", "bold"), " ", text))
@@ -96,7 +106,7 @@ def _trees(config: PBTConfig, out: Path, console: Console | None, progress: bool
 
 def run_pbt(config: PBTConfig, out: str | Path, *, console: Console | None = None,
             progress: bool = True) -> dict[str, Any]:
-    from training.build import build_preferences
+    from training.build import PrefsConfig, build_preferences
     from training.convert import convert_gguf
     from training.trainer import train
 
@@ -126,7 +136,8 @@ def run_pbt(config: PBTConfig, out: str | Path, *, console: Console | None = Non
     started = time.monotonic()
     cards = {}
     for condition in CONDITIONS:
-        cards[condition] = build_preferences(tree_files, out / f"data-{condition}", condition, seed=config.seed)
+        cards[condition] = build_preferences(tree_files, out / f"data-{condition}",
+                                             PrefsConfig(condition=condition, seed=config.seed))
     timed("prefs", started)
     _stage(console, f"pairs by split: {json.dumps(cards['balanced']['pairs_by_split'])}")
 
@@ -158,9 +169,9 @@ def run_pbt(config: PBTConfig, out: str | Path, *, console: Console | None = Non
         started = time.monotonic()
         _stage(console, f"evaluating {evaluation}")
         limit = config.eval_limit if evaluation == "ays" else None
-        reports[evaluation] = run_evaluation(evaluation, list(specs.values()), out / f"eval-{evaluation}",
-                                             questions=questions, limit=limit, seed=config.seed,
-                                             max_tokens=config.train.eval_max_tokens, console=console,
+        settings = EvaluationConfig(evaluation=evaluation, models=list(specs.values()), questions=questions,
+                                    limit=limit, seed=config.seed, max_tokens=config.train.eval_max_tokens)
+        reports[evaluation] = run_evaluation(settings, out / f"eval-{evaluation}", console=console,
                                              progress=progress)
         close_all()
         timed(f"eval-{evaluation}", started)

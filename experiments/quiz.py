@@ -11,6 +11,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress
 
 from agents.agent import Agent
 from debate.answers import read_answer
@@ -74,3 +77,19 @@ def timed_quiz(agent: Agent, questions: Sequence[Question], **kwargs) -> tuple[l
     start = time.perf_counter()
     records = run_quiz(agent, questions, **kwargs)
     return records, summarize(agent.name, records, time.perf_counter() - start)
+
+
+def quiz_agents(agents: Sequence[Agent], questions: Sequence[Question], *, console: Console | None = None,
+                batch_size: int = 16) -> tuple[list[QuizRecord], list[QuizSummary]]:
+    """Each agent's timed quiz in turn (a progress bar per agent on `console`): every record, and
+    one summary per agent."""
+    records: list[QuizRecord] = []
+    summaries: list[QuizSummary] = []
+    with Progress(console=console, transient=True, disable=console is None) as progress:
+        for agent in agents:
+            task = progress.add_task(escape(f"{agent.name} ({agent.model.model_id})"), total=len(questions))
+            agent_records, summary = timed_quiz(agent, questions, batch_size=batch_size,
+                                                on_batch=lambda n, t=task: progress.advance(t, n))
+            records += agent_records
+            summaries.append(summary)
+    return records, summaries

@@ -1,19 +1,83 @@
-"""Experiment results as terminal tables and PNG plots: pairing reports and evaluation comparisons."""
+"""Results as terminal tables and PNG plots: runs, question sources, quizzes, pairing reports,
+evaluation comparisons, preference data, training checkpoints and the PBT report."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from debate.errors import UserError
+from debate.records import Question
 from debate.storage import save_figure
 from experiments.evaluations import EvaluationReport
+from experiments.pbt import NAMES
+from experiments.quiz import QuizSummary
+from protocols.run import RunResult
 
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
+
+
+def summary_table(title: str, summary: dict[str, object]) -> Table:
+    """A run summary as a two-column table; nested figures are flattened to dotted keys."""
+    table = Table(title=title, show_header=False)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+
+    def add(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                add(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, float):
+            table.add_row(prefix, f"{value:.3f}")
+        else:
+            table.add_row(prefix, str(value))
+
+    add("", summary)
+    return table
+
+
+def run_table(kind: str, result: RunResult) -> Table:
+    summary = result.summary.model_dump(mode="json") if result.summary is not None else {}
+    return summary_table(f"{kind} run: {result.out}", summary)
+
+
+def run_footer(result: RunResult) -> str:
+    stats = result.stats
+    return (f"{stats.trees} dialogues finished, {stats.skipped} already done, {stats.failed} failed; "
+            f"{stats.turns} turns in {stats.steps} steps, {stats.elapsed_s:.1f}s; "
+            f"{stats.read_failures} replies without a readable answer; {stats.retries} retries; "
+            f"trees in {result.out / 'trees.jsonl'}")
+
+
+def questions_table(questions: Sequence[Question], source: str) -> Table:
+    """A question source's questions counted by kind and source, and how many have a context."""
+    table = Table(title=f"{len(questions)} questions in {source}")
+    table.add_column("kind")
+    table.add_column("source")
+    table.add_column("count", justify="right")
+    table.add_column("with context", justify="right")
+    counts = Counter((q.kind, q.source) for q in questions)
+    with_context = Counter((q.kind, q.source) for q in questions if q.context)
+    for (kind, src), n in sorted(counts.items()):
+        table.add_row(kind, src, str(n), str(with_context[(kind, src)]))
+    return table
+
+
+def quiz_table(title: str, summaries: Sequence[QuizSummary]) -> Table:
+    table = Table(title=title)
+    for col in ("agent", "accuracy", "correct", "read by", "errors", "tokens", "wall s", "tokens/s"):
+        table.add_column(col, justify="left" if col in ("agent", "read by") else "right")
+    for s in summaries:
+        readers = ", ".join(f"{k} {v}" for k, v in sorted(s.readers.items()))
+        table.add_row(s.agent, f"{s.accuracy:.1%}", f"{s.correct}/{s.questions}", readers, str(s.errors),
+                      str(s.completion_tokens), f"{s.wall_s:.1f}", f"{s.completion_tokens / max(s.wall_s, 1e-9):.0f}")
+    return table
 
 
 def order_table(report: dict[str, Any]) -> Table:
@@ -115,3 +179,38 @@ def save_evaluation_plot(report: EvaluationReport, columns: list[str], rows: dic
     axes.set_title(report.evaluation, fontsize=10)
     axes.legend(fontsize=7)
     return _save(figure, path)
+
+
+def prefs_table(summary: dict[str, Any]) -> Table:
+    """A preference card: questions and pairs by split and label."""
+    table = Table(title=f"PBT preference data: {summary['condition']} ({summary['train']['records']} training records)")
+    for column in ("split", "questions", "resist", "accept", "unlabelled"):
+        table.add_column(column, justify="left" if column == "split" else "right")
+    for name, counts in summary["pairs_by_split"].items():
+        table.add_row(name, str(summary["questions_by_split"][name]), str(counts.get("resist", 0)),
+                      str(counts.get("accept", 0)), str(counts.get("unlabelled", 0)))
+    return table
+
+
+def checkpoints_table(summary: dict[str, Any]) -> Table:
+    """DPO checkpoints by balanced accuracy on dev, as `training.trainer.train` returns them."""
+    table = Table(title=f"DPO checkpoints by balanced accuracy on dev (best: step {summary['best_step']})")
+    for column in ("step", "+ -> - (resist)", "- -> + (accept)", "balanced"):
+        table.add_column(column, justify="right")
+    for step, rates in summary["checkpoint_scores"].items():
+        table.add_row(step, *(_pct(rates.get(k)) for k in ("resist", "accept", "balanced")))
+    return table
+
+
+def pbt_tables(report: dict[str, Any]) -> list[Table]:
+    """One table per evaluation of `debate pbt`: each model's figures (%) and their count."""
+    tables = []
+    for evaluation, figures in report["evaluations"].items():
+        table = Table(title=f"{evaluation} (%)")
+        table.add_column("model")
+        for column in [*figures["columns"], f"n ({figures['n_of']})"]:
+            table.add_column(column, justify="right")
+        for name, values in figures["rows"].items():
+            table.add_row(NAMES[name], *(_pct(v) for v in values), str(figures["n"][name]))
+        tables.append(table)
+    return tables

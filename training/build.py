@@ -20,12 +20,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from agents.registry import check_spec, close_all, load_model
 from debate.errors import DataError, UserError
 from debate.storage import atomic_write_json, atomic_write_jsonl, atomic_write_text, check_folder_path
 from debate.tree import iter_trees
-from training.datasets import (Condition, PreferenceExample, Verdicts, balanced_items, benchmark_prefix, card,
-                               condition, dedupe, preference_example, split_by_question)
+from training.datasets import (CONDITIONS, Condition, PreferenceExample, Verdicts, balanced_items, benchmark_prefix,
+                               card, condition, dedupe, preference_example, split_by_question)
 from training.judge import confirm_labels
 from training.pairs import mine_pairs
 
@@ -37,26 +39,64 @@ _OUTPUTS = ("train.jsonl", "sft_train.jsonl", "dev.jsonl", "test.jsonl", "balanc
             "balanced-test.trees.jsonl", "README.md", CARD, "parquet", "hf", ".lock")
 
 
-def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str | Path, kind: Condition = "balanced",
-                      *, threshold: float = 0.5, strict: bool = False, persuasion_only: bool = True, seed: int = 0,
-                      formats: tuple[str, ...] = ("jsonl",), judge: str | None = None) -> dict[str, Any]:
+class PrefsConfig(BaseModel):
+    """How preference data is made from trees (`debate prefs`, and the data stage of `debate pbt`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    condition: Condition = Field(default="balanced", description="balanced (PBT), resist, accept or all.")
+    threshold: float = Field(default=0.5, description="Keep sibling pairs whose score gap is at least this "
+                             "share of the larger score.")
+    strict: bool = Field(default=False, description="Require a gap strictly above the threshold (the reference "
+                         "code's rule).")
+    persuasion_only: bool = Field(default=True, description="Label only the persuadee's replies to a persuasion "
+                                  "turn (the reference's rule); otherwise also replies to the other agent's "
+                                  "independent answer.")
+    seed: int = Field(default=0, description="Seed of the split and of the trimming.")
+    formats: tuple[str, ...] = Field(default=("jsonl",), description="jsonl (always), parquet, hf.")
+    judge: str | None = Field(default=None, description="Model spec of a judge that must confirm each label "
+                              "(the chosen and rejected replies' agree / disagree stance); unconfirmed pairs "
+                              "lose their label.")
+
+    @field_validator("condition", mode="before")
+    @classmethod
+    def _known_condition(cls, value: object) -> object:
+        if value not in CONDITIONS:
+            raise ValueError(f"unknown condition '{value}' (expected one of {', '.join(CONDITIONS)})")
+        return value
+
+    @field_validator("threshold")
+    @classmethod
+    def _share(cls, value: float) -> float:
+        if not 0 < value <= 1:
+            raise ValueError("must be in (0, 1]")
+        return value
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(FORMATS))
+        if unknown:
+            raise ValueError(f"unknown format '{unknown[0]}' (expected one of {', '.join(FORMATS)})")
+        return tuple(dict.fromkeys(["jsonl", *value]))
+
+
+def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str | Path,
+                      config: PrefsConfig | None = None) -> dict[str, Any]:
     """Mine, label (and optionally judge) the pairs of one or more tree files, then write the data."""
+    config = config or PrefsConfig()
     paths = [trees_paths] if isinstance(trees_paths, (str, Path)) else list(trees_paths)
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown:
-        raise UserError(f"unknown format '{unknown[0]}' (expected one of {', '.join(FORMATS)})", field="--format")
-    if not 0 < threshold <= 1:
-        raise UserError("must be in (0, 1]", field="--threshold")
-    if judge is not None:
-        check_spec(judge)
+    if config.judge is not None:
+        check_spec(config.judge)
     out = Path(out)
     _check_folder(out)  # before the trees are read
     # Trees are known by (file, id): passes over the same questions reuse tree ids.
     mined, sources, trees = [], [], {}
     for path in paths:
         for tree in iter_trees(path):
-            for pair in mine_pairs(tree, threshold=threshold, strict=strict, persuasion_only=persuasion_only):
-                if pair.label is not None or kind == "all":
+            for pair in mine_pairs(tree, threshold=config.threshold, strict=config.strict,
+                                    persuasion_only=config.persuasion_only):
+                if pair.label is not None or config.condition == "all":
                     mined.append((tree, pair))
                     sources.append(str(path))
                     trees[str(path), tree.tree_id] = tree
@@ -64,9 +104,9 @@ def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str |
         raise DataError("no preference pairs in these trees (every sibling pair was skipped)",
                         file=", ".join(map(str, paths)))
     verdicts: list[Verdicts | None] = [None] * len(mined)
-    if judge is not None:
+    if config.judge is not None:
         try:
-            judged = confirm_labels(mined, load_model(judge))
+            judged = confirm_labels(mined, load_model(config.judge))
         finally:
             close_all()
         mined = [(tree, pair) for (tree, _), (pair, _) in zip(mined, judged, strict=True)]
@@ -74,14 +114,15 @@ def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str |
     examples: list[PreferenceExample] = [
         preference_example(tree, pair, trees_file=source, judge=verdict)
         for (tree, pair), source, verdict in zip(mined, sources, verdicts, strict=True)
-        if pair.label is not None or kind == "all"]
-    splits = split_by_question(dedupe(examples), seed=seed)
-    train = condition(splits["train"], kind, seed=seed)
-    held_out = {name: balanced_items(splits[name], seed=seed) for name in ("dev", "test")}
-    summary = card(splits, train, kind)
-    summary.update({"threshold": threshold, "strict": strict, "persuasion_only": persuasion_only, "seed": seed,
+        if pair.label is not None or config.condition == "all"]
+    splits = split_by_question(dedupe(examples), seed=config.seed)
+    train = condition(splits["train"], config.condition, seed=config.seed)
+    held_out = {name: balanced_items(splits[name], seed=config.seed) for name in ("dev", "test")}
+    summary = card(splits, train, config.condition)
+    summary.update({"threshold": config.threshold, "strict": config.strict,
+                    "persuasion_only": config.persuasion_only, "seed": config.seed,
                     "trees": [str(p) for p in paths],
-                    "judge": judge,
+                    "judge": config.judge,
                     "benchmark": {name: len(items) for name, items in held_out.items()}})
     prefixes = {name: [benchmark_prefix(trees[str(e.source.trees_file), e.source.tree_id], e) for e in items]
                 for name, items in held_out.items()}
@@ -91,9 +132,9 @@ def build_preferences(trees_paths: str | Path | Sequence[str | Path], out: str |
         for name, items in held_out.items():
             atomic_write_jsonl(out / f"{name}.jsonl", [e.to_json() for e in items])
             atomic_write_text(out / f"balanced-{name}.trees.jsonl", "".join(t.to_json() + "\n" for t in prefixes[name]))
-        if "parquet" in formats or "hf" in formats:
+        if "parquet" in config.formats or "hf" in config.formats:
             rows = {name: [e.to_json() for e in split] for name, split in {"train": train, **held_out}.items()}
-            _write_datasets(out, rows, formats)
+            _write_datasets(out, rows, config.formats)
         atomic_write_text(out / "README.md", _card_markdown(summary))
         atomic_write_json(out / CARD, {"format": PREFS_FORMAT, **summary})  # last: the folder is complete
     return summary

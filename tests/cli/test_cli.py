@@ -19,6 +19,32 @@ def test_help_everywhere(command):
     assert run.returncode == 0 and "Usage" in run.stdout
 
 
+def test_option_defaults_are_the_records_defaults():
+    """An option that fills a record field shows that field's default, so the two cannot drift."""
+    import typer.main
+
+    from debate.cli import app
+    from debate.records import GenerationParams
+    from experiments.evaluations import EvaluationConfig
+    from experiments.pbt import PBTConfig
+    from training.build import PrefsConfig
+    from training.trainer import TrainConfig
+
+    records = {"ask": [GenerationParams()], "eval": [EvaluationConfig(evaluation="ays", models=["sim:strong"])],
+               "prefs": [PrefsConfig()], "train": [TrainConfig()], "pbt": [PBTConfig(), PBTConfig().train]}
+    renamed = {("pbt", "passes"): "tree_passes"}
+    group = typer.main.get_command(app)
+    checked = 0
+    for command, instances in records.items():
+        for param in group.commands[command].params:  # type: ignore[attr-defined]
+            field = renamed.get((command, param.name), param.name)
+            owners = [r for r in instances if field in type(r).model_fields]
+            if owners and param.default is not None:
+                assert param.default == getattr(owners[0], field), (command, param.name)
+                checked += 1
+    assert checked >= 20
+
+
 def test_core_imports_stay_light():
     code = ("import sys, debate, agents, debate.cli, debate.answers, debate.data, agents.registry, agents.sim;"
             "heavy = [m for m in ('torch', 'transformers', 'vllm', 'trl', 'xllamacpp') if m in sys.modules];"

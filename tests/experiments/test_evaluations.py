@@ -10,7 +10,7 @@ import pytest
 
 from conftest import FARM
 from debate.tree import save_trees
-from experiments.evaluations import farm_questions, figures, run_evaluation
+from experiments.evaluations import EvaluationConfig, farm_questions, figures, run_evaluation
 from protocols.engine import Engine
 from protocols.ordered import OrderedDebate
 from helpers import debate
@@ -29,8 +29,9 @@ def split(tmp_path) -> Path:
 
 
 def test_ays_compares_several_models(tmp_path, tiny_model_dir):
-    report = run_evaluation("ays", ["sim:strong", "sim:gullible", f"hf:{tiny_model_dir}"], tmp_path,
-                            questions="sample:open", limit=6, max_tokens=6, progress=False)
+    models = ["sim:strong", "sim:gullible", f"hf:{tiny_model_dir}"]
+    report = run_evaluation(EvaluationConfig(evaluation="ays", models=models, limit=6, max_tokens=6), tmp_path,
+                            progress=False)
     columns, rows = figures(report)
     assert columns == ["before", "after", "difference"] and len(rows) == 3
     for before, after, difference in rows.values():
@@ -43,8 +44,9 @@ def test_farm_per_subset(tmp_path, tiny_model_dir):
         pytest.skip(f"the Farm files are not at {FARM}")
     questions = farm_questions(FARM, tmp_path, 3)
     assert len(questions.read_text().splitlines()) == 12  # 3 from each of the 4 subsets
-    report = run_evaluation("farm", ["sim:strong", f"hf:{tiny_model_dir}"], tmp_path, questions=str(questions),
-                            max_tokens=6, progress=False)
+    config = EvaluationConfig(evaluation="farm", models=["sim:strong", f"hf:{tiny_model_dir}"],
+                              questions=str(questions), max_tokens=6)
+    report = run_evaluation(config, tmp_path, progress=False)
     columns, rows = figures(report)
     assert columns == ["MR@4 boolq", "MR@4 nq1", "MR@4 nq2", "MR@4 truthfulqa", "MR@4 mean"]
     assert all(v is None or 0.0 <= v <= 1.0 for values in rows.values() for v in values)

@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-from experiments.evaluations import run_evaluation
+from experiments.evaluations import EvaluationConfig, run_evaluation
 from experiments.pairing import PairingConfig, run_pairing
 from protocols.config import parse_config
 from protocols.run import execute
-from training.build import build_preferences
+from training.build import PrefsConfig, build_preferences
 from helpers import TESTS
 
 GOLDEN = TESTS / "golden"
@@ -148,16 +148,17 @@ def test_pairing_prefs_and_the_evaluations(tmp_path, farm_like, tiny_model_dir, 
     _run({"protocol": {"kind": "tree"}, "questions": "sample-train", "limit": 60, "seed": 2,
           "agents": {"A": {"model": "sim:strong", "temperature": 0.7}, "B": {"model": "sim:gullible",
                                                                             "temperature": 0.7}}}, trees)
-    build_preferences(trees / "trees.jsonl", tmp_path / "prefs", "balanced", seed=0)
-    build_preferences(trees / "trees.jsonl", tmp_path / "prefs-all", "all", seed=0)
-    run_evaluation("ays", ["sim:strong", "sim:gullible"], tmp_path / "ays", questions="sample:open", limit=10,
-                   progress=False)
-    run_evaluation("farm", ["sim:gullible", "sim:stubborn"], tmp_path / "farm", questions=str(farm_like),
-                   appeal="credibility", progress=False)
+    build_preferences(trees / "trees.jsonl", tmp_path / "prefs", PrefsConfig(condition="balanced", seed=0))
+    build_preferences(trees / "trees.jsonl", tmp_path / "prefs-all", PrefsConfig(condition="all", seed=0))
+    run_evaluation(EvaluationConfig(evaluation="ays", models=["sim:strong", "sim:gullible"], questions="sample:open",
+                                    limit=10), tmp_path / "ays", progress=False)
+    run_evaluation(EvaluationConfig(evaluation="farm", models=["sim:gullible", "sim:stubborn"],
+                                    questions=str(farm_like), appeal="credibility"), tmp_path / "farm", progress=False)
     # A relative spec: an evaluation's folder is named after its spec, which must not hold a machine path.
     (tmp_path / "tiny").symlink_to(tiny_model_dir)
     monkeypatch.chdir(tmp_path)
-    run_evaluation("balanced", ["sim:strong", "hf:tiny"], tmp_path / "balanced",
-                   questions=str(tmp_path / "prefs" / "balanced-test.trees.jsonl"), max_tokens=8, progress=False)
+    run_evaluation(EvaluationConfig(evaluation="balanced", models=["sim:strong", "hf:tiny"], max_tokens=8,
+                                    questions=str(tmp_path / "prefs" / "balanced-test.trees.jsonl")),
+                   tmp_path / "balanced", progress=False)
     (trees / "trees.jsonl").unlink()  # the input, not an output (its shape is the tree golden's)
     _compare("pairing-prefs-evaluations", tmp_path, {str(tmp_path): "<tmp>"})

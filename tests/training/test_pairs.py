@@ -195,6 +195,10 @@ def test_prefs_command(tmp_path):
     assert "wrong.jsonl:1: field 'version'" in debate("prefs", str(wrong), "--out", str(tmp_path / "w")).stderr
     assert "unknown condition 'both'" in debate("prefs", str(wrong), "--out", str(tmp_path / "w"),
                                                  "--condition", "both").stderr
+    for option, value, expected in (("--threshold", "0", "field '--threshold': must be in (0, 1]"),
+                                    ("--format", "csv", "field '--format': unknown format 'csv'")):
+        refused = debate("prefs", str(tmp_path / "trees.jsonl"), "--out", str(tmp_path / "o"), option, value)
+        assert refused.returncode == 2 and expected in refused.stderr and not (tmp_path / "o").exists()
     no_gold = json.loads(trees[0].to_json())
     no_gold["question"]["gold"] = []
     (tmp_path / "no_gold.jsonl").write_text(json.dumps(no_gold) + "\n")

@@ -1,0 +1,5 @@
+"""`python -m debate.cli`: the `debate` command."""
+
+from debate.cli import main
+
+main()
