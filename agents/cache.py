@@ -64,6 +64,18 @@ class GenerationCache:
                                  [(key, reply.model_dump_json()) for key, reply in items if reply.ok])
             crash.point("cache-put")  # a kill here, before the commit, loses the whole batch
 
+    def absorb(self, other: str | Path) -> None:
+        """Add every entry of another cache file (a shard's) that this one lacks."""
+        with self._db:
+            self._db.execute("ATTACH DATABASE ? AS other", (str(other),))
+        try:
+            with self._db:
+                self._db.execute("INSERT OR IGNORE INTO replies SELECT key, reply FROM other.replies")
+        except sqlite3.DatabaseError as exc:
+            raise DataError(f"not a generation cache ({exc})", file=str(other)) from None
+        finally:
+            self._db.execute("DETACH DATABASE other")
+
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
 

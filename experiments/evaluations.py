@@ -101,6 +101,7 @@ class EvaluationConfig(BaseModel):
     appeal: str | None = Field(default=None, description="farm: logical (default), credibility or emotional.")
     seed: int = 0
     max_tokens: int = Field(default=64, ge=1, description="The most tokens a reply may have.")
+    shard: str | None = Field(default=None, description="K/N: only the K-th of N shards of the questions.")
 
     def source(self) -> str:
         """The question source the runs read ("Are you sure?" defaults to the sample questions)."""
@@ -126,8 +127,8 @@ class EvaluationConfig(BaseModel):
             raise UserError(f"model '{twice}' is named twice", field="--models")
         protocol = protocol_for(self.evaluation, self.appeal or "logical")
         return {spec: parse_config({"protocol": protocol, "questions": self.source(), "limit": self.limit,
-                                    "seed": self.seed, "agents": {"model": {"model": spec,
-                                                                            "max_tokens": self.max_tokens}}},
+                                    "seed": self.seed, "shard": self.shard,
+                                    "agents": {"model": {"model": spec, "max_tokens": self.max_tokens}}},
                                    f"debate eval {self.evaluation}") for spec in self.models}
 
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
 from agents.agent import Agent
 from agents.personas import persona_prompt
@@ -72,6 +72,28 @@ class AgentConfig(Sampling):
                      informed=self.informed)
 
 
+#: `K/N`: the K-th of N shards, 1 <= K <= N.
+SHARD = re.compile(r"([1-9][0-9]{0,5})/([1-9][0-9]{0,5})")
+
+
+def shard_parts(shard: str) -> tuple[int, int]:
+    """(K, N) of a checked `K/N`."""
+    k, n = SHARD.fullmatch(shard).groups()  # type: ignore[union-attr]  # checked by RunSettings
+    return int(k), int(n)
+
+
+class ScaleConfig(_Strict):
+    """`[scale]`: run the shards of one run as Ray tasks, then merge them (not part of a run's identity:
+    where dialogues are generated does not change them)."""
+
+    workers: int | None = Field(default=None, ge=1, le=10_000, description="Shards, one Ray task each (default: "
+                                "as many as the cluster's CPUs allow at `cpus` each).")
+    ray: str = Field(default="local", description="'local' (start a Ray instance here) or a cluster address.")
+    cpus: float = Field(default=1.0, gt=0, description="CPUs each shard's task declares.")
+    gpus: float = Field(default=0.0, ge=0, description="GPUs each shard's task declares (in-process hf: or vllm:).")
+    retries: int = Field(default=3, ge=0, le=100, description="Times a shard whose worker died is resumed.")
+
+
 class RunSettings(_Strict):
     """What every run of the engine is given besides its protocol and agents (pairing too)."""
 
@@ -81,6 +103,18 @@ class RunSettings(_Strict):
     seed: int = 0
     reader: str = "default"
     window: int = Field(default=256, ge=1, le=MAX_WINDOW)
+    shard: str | None = Field(default=None, description="K/N: only the K-th of N shards of the questions (the "
+                              "questions at positions K-1, K-1+N, ...); `debate merge` joins the shards.")
+    scale: ScaleConfig | None = None
+
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, value: str | None) -> str | None:
+        if value is not None:
+            match = SHARD.fullmatch(value)
+            if match is None or int(match[1]) > int(match[2]):
+                raise ValueError(f"expected K/N with 1 <= K <= N, got '{value}'")
+        return value
 
 
 class RunConfig(RunSettings):
@@ -94,7 +128,9 @@ class RunConfig(RunSettings):
 
     def identity(self) -> dict[str, Any]:
         """The fields that decide a run's records: a run directory resumes only the same identity."""
-        identity = self.model_dump(mode="json", exclude={"limit", "window", "out"})
+        # An unsharded run's identity has no `shard` key, as before shards existed.
+        unset = {"shard"} if self.shard is None else set()
+        identity = self.model_dump(mode="json", exclude={"limit", "window", "out", "scale", *unset})
         identity["protocol"] = self.protocol.identity()
         return identity
 

@@ -23,7 +23,7 @@ from debate.data import load_questions
 from debate.storage import read_lines
 from debate.tree import DialogueTree, iter_trees
 from protocols.base import Protocol, Record
-from protocols.config import RunConfig
+from protocols.config import RunConfig, shard_parts
 from protocols.engine import Engine, RunStats, check_agents
 from protocols.readers import make_reader
 from protocols.rundir import CacheFigures, RunDir, RunManifest
@@ -47,7 +47,11 @@ def run_items(config: RunConfig, protocol: Protocol) -> tuple[Iterable[Any], str
     if protocol.reads_trees:
         def trees() -> Iterator[DialogueTree]:
             found = iter_trees(config.questions)
-            return itertools.islice(found, config.limit) if config.limit else found
+            used = itertools.islice(found, config.limit) if config.limit else found
+            if config.shard is None:
+                return used
+            k, n = shard_parts(config.shard)
+            return itertools.islice(used, k - 1, None, n)
         for number, row in read_lines(Path(config.questions), record="dialogue tree"):
             if row.strip():
                 tree = DialogueTree.from_json(row, source=config.questions, line=number)
@@ -59,6 +63,9 @@ def run_items(config: RunConfig, protocol: Protocol) -> tuple[Iterable[Any], str
     for question in questions:
         digest.update(question.model_dump_json().encode() + b"\n")
     used = questions[:config.limit] if config.limit else questions
+    if config.shard is not None:
+        k, n = shard_parts(config.shard)
+        used = used[k - 1::n]
     for question in used:
         _check(protocol, question, config.questions)
     return used, digest.hexdigest()
@@ -73,6 +80,10 @@ def _check(protocol: Protocol, item: Any, source: str, line: int | None = None) 
 
 def execute(config: RunConfig, out: str | Path, *, overwrite: bool = False, console: Console | None = None,
             progress: bool = True) -> RunResult:
+    if config.scale is not None and config.shard is None:
+        from protocols.scale import run_on_ray  # imports Ray only when a run asks for it
+
+        return run_on_ray(config, out, overwrite=overwrite, console=console, progress=progress)
     protocol = config.protocol.build()
     reader = make_reader(config.reader)
     items, questions_digest = run_items(config, protocol)
@@ -89,8 +100,8 @@ def execute(config: RunConfig, out: str | Path, *, overwrite: bool = False, cons
         cache = GenerationCache(run.cache_path()) if config.cache else None
         engine = Engine(protocol, agents, seed=config.seed, reader=reader, window=config.window, cache=cache)
         manifest = RunManifest(protocol=protocol.name, questions=config.questions, limit=config.limit,
-                               seed=config.seed, agents={n: a.model.model_id for n, a in agents.items()},
-                               status="running")
+                               shard=config.shard, seed=config.seed,
+                               agents={n: a.model.model_id for n, a in agents.items()}, status="running")
         run.write_manifest(manifest)
         summary = None
         try:

@@ -87,6 +87,8 @@ class RunManifest(BaseModel):
     protocol: str
     questions: str
     limit: int | None
+    #: `K/N` for one shard of a run; None for a whole run (a merged one too).
+    shard: str | None = None
     seed: int
     #: Agent name -> model id.
     agents: dict[str, str]
@@ -206,7 +208,7 @@ class RunDir:
                             "run directory of this tool (nothing was changed)", file=str(self.path))
         if self.overwrite:
             return
-        changed = _first_difference(stored, {"format": RUN_FORMAT, **self.identity})
+        changed = first_difference(stored, {"format": RUN_FORMAT, **self.identity})
         if changed == "questions_digest":
             raise ConfigError("the questions (or stored trees) are not the ones this run was made with: their "
                               "content changed; use another --out, or --overwrite to start again",
@@ -305,10 +307,10 @@ def _open_own(path: Path, flags: int) -> int:
         raise UserError(f"cannot open {path.name}: {reason}", file=str(path.parent)) from None
 
 
-def _first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
+def first_difference(a: Any, b: Any, prefix: str = "") -> str | None:
     if isinstance(a, dict) and isinstance(b, dict):
         for key in sorted(set(a) | set(b)):
-            found = _first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
+            found = first_difference(a.get(key), b.get(key), f"{prefix}{key}.")
             if found is not None:
                 return found
         return None

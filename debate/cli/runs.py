@@ -12,7 +12,11 @@ from debate.cli.app import app, console, err_console
 from debate.errors import UserError
 from experiments.reports import run_footer, run_table
 from protocols.config import RunConfig, load_config, parse_config
+from protocols.merge import merge
 from protocols.run import execute
+
+SHARD_HELP = ("Run only the K-th of N shards of the questions (an ordinary resumable run directory); "
+              "`debate merge` joins them.")
 
 
 def _execute(config: RunConfig, out: Path | None, overwrite: bool, progress: bool) -> None:
@@ -34,14 +38,15 @@ def run(
     limit: Annotated[int | None, typer.Option(min=1, help="Override `limit`.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override `seed`.")] = None,
     window: Annotated[int | None, typer.Option(min=1, help="Override `window` (dialogues in flight).")] = None,
+    shard: Annotated[str | None, typer.Option(metavar="K/N", help=SHARD_HELP)] = None,
     overwrite: Annotated[bool, typer.Option(help="Start the run directory afresh instead of resuming.")] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
     """Run any protocol from a TOML config; re-running the same command resumes it."""
 
     config = load_config(config_file)
-    overrides = {k: v for k, v in {"questions": source, "limit": limit, "seed": seed, "window": window}.items()
-                 if v is not None}
+    overrides = {k: v for k, v in {"questions": source, "limit": limit, "seed": seed, "window": window,
+                                   "shard": shard}.items() if v is not None}
     if overrides:
         config = parse_config({**config.model_dump(mode="json"), **overrides}, str(config_file))
     _execute(config, out, overwrite, progress)
@@ -61,6 +66,7 @@ def tree(
     reader: Annotated[str, typer.Option(help="Answer reader: default, final-line, yes-no, option, "
                                               "candidates or llm:SPEC.")] = "default",
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/tree"),
+    shard: Annotated[str | None, typer.Option(metavar="K/N", help=SHARD_HELP)] = None,
     overwrite: Annotated[bool, typer.Option(help="Start the run directory afresh instead of resuming.")] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
@@ -72,5 +78,19 @@ def tree(
     agents = {name: {"model": spec, "temperature": temperature, "max_tokens": max_tokens,
                      "informed": name in (informed or [])} for name, spec in (("A", a), ("B", b))}
     config = parse_config({"protocol": {"kind": "tree"}, "questions": source, "limit": limit, "seed": seed,
-                           "reader": reader, "agents": agents}, "debate tree")
+                           "reader": reader, "agents": agents, "shard": shard}, "debate tree")
     _execute(config, out, overwrite, progress)
+
+
+@app.command(name="merge")
+def merge_command(
+    shards: Annotated[list[Path], typer.Argument(metavar="SHARDS...", help="The run directories (or experiment "
+                                                 "folders) that `--shard K/N` made, every K once.")],
+    out: Annotated[Path, typer.Option(help="The merged run directory (or experiment folder).")],
+) -> None:
+    """Join the shards of a run into the run directory one process would have made."""
+
+    for result in merge(shards, out):
+        console.print(f"{result.out}: {result.trees} dialogues, {result.failed} failed", markup=False)
+    console.print("the same command without --shard, with --out on the merged folder, reports on the whole run "
+                  "and generates nothing again", style="dim", markup=False)
