@@ -102,6 +102,7 @@ class EvaluationConfig(BaseModel):
     seed: int = 0
     max_tokens: int = Field(default=64, ge=1, description="The most tokens a reply may have.")
     shard: str | None = Field(default=None, description="K/N: only the K-th of N shards of the questions.")
+    scale: dict[str, Any] | None = Field(default=None, description="A `[scale]` table: each model's run on Ray.")
 
     def source(self) -> str:
         """The question source the runs read ("Are you sure?" defaults to the sample questions)."""
@@ -127,7 +128,7 @@ class EvaluationConfig(BaseModel):
             raise UserError(f"model '{twice}' is named twice", field="--models")
         protocol = protocol_for(self.evaluation, self.appeal or "logical")
         return {spec: parse_config({"protocol": protocol, "questions": self.source(), "limit": self.limit,
-                                    "seed": self.seed, "shard": self.shard,
+                                    "seed": self.seed, "shard": self.shard, "scale": self.scale,
                                     "agents": {"model": {"model": spec, "max_tokens": self.max_tokens}}},
                                    f"debate eval {self.evaluation}") for spec in self.models}
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from debate.cli.app import app, console, err_console
-from debate.cli.runs import SHARD_HELP
+from debate.cli.runs import RAY_HELP, SHARD_HELP, WORKERS_HELP, scale_table
 from experiments.pairing import pairing_config, run_pairing
 from experiments.reports import order_table, persuasion_table, save_plot
 
@@ -25,6 +25,8 @@ def pairing(
     limit: Annotated[int | None, typer.Option(min=1, help="Use the first N questions.")] = None,
     seed: Annotated[int | None, typer.Option(help="Run seed (and the bootstrap's).")] = None,
     shard: Annotated[str | None, typer.Option(metavar="K/N", help=SHARD_HELP)] = None,
+    ray: Annotated[str | None, typer.Option(metavar="ADDRESS", help=RAY_HELP)] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help=WORKERS_HELP)] = None,
     out: Annotated[Path, typer.Option(help="Experiment folder (one run directory per order, the report, "
                                            "the plot).")] = Path("runs/pairing"),
     overwrite: Annotated[bool, typer.Option(help="Start afresh instead of resuming.")] = False,
@@ -34,7 +36,7 @@ def pairing(
     dependence with a 95% interval and McNemar's test, pull-up, and who persuaded whom."""
 
     config = pairing_config(config_file, agents=agents, backend=backend, questions=source, limit=limit, seed=seed,
-                            shard=shard)
+                            shard=shard, scale=scale_table(ray, workers))
     report = run_pairing(config, out, overwrite=overwrite, console=err_console, progress=progress)
     console.print(order_table(report))
     console.print(persuasion_table(report))

@@ -17,6 +17,15 @@ from protocols.run import execute
 
 SHARD_HELP = ("Run only the K-th of N shards of the questions (an ordinary resumable run directory); "
               "`debate merge` joins them.")
+RAY_HELP = "Run the shards as Ray tasks on this cluster ('local': start one here), then merge them."
+WORKERS_HELP = "With --ray: the number of shards (default: one per CPU of the cluster)."
+
+
+def scale_table(ray: str | None, workers: int | None) -> dict[str, object] | None:
+    """The `[scale]` table that --ray and --workers stand for (None: neither was given)."""
+    if ray is None and workers is None:
+        return None
+    return {"ray": ray or "local", **({"workers": workers} if workers is not None else {})}
 
 
 def _execute(config: RunConfig, out: Path | None, overwrite: bool, progress: bool) -> None:
@@ -39,6 +48,8 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Override `seed`.")] = None,
     window: Annotated[int | None, typer.Option(min=1, help="Override `window` (dialogues in flight).")] = None,
     shard: Annotated[str | None, typer.Option(metavar="K/N", help=SHARD_HELP)] = None,
+    ray: Annotated[str | None, typer.Option(metavar="ADDRESS", help=RAY_HELP)] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help=WORKERS_HELP)] = None,
     overwrite: Annotated[bool, typer.Option(help="Start the run directory afresh instead of resuming.")] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
@@ -46,7 +57,7 @@ def run(
 
     config = load_config(config_file)
     overrides = {k: v for k, v in {"questions": source, "limit": limit, "seed": seed, "window": window,
-                                   "shard": shard}.items() if v is not None}
+                                   "shard": shard, "scale": scale_table(ray, workers)}.items() if v is not None}
     if overrides:
         config = parse_config({**config.model_dump(mode="json"), **overrides}, str(config_file))
     _execute(config, out, overwrite, progress)
@@ -67,6 +78,8 @@ def tree(
                                               "candidates or llm:SPEC.")] = "default",
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/tree"),
     shard: Annotated[str | None, typer.Option(metavar="K/N", help=SHARD_HELP)] = None,
+    ray: Annotated[str | None, typer.Option(metavar="ADDRESS", help=RAY_HELP)] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help=WORKERS_HELP)] = None,
     overwrite: Annotated[bool, typer.Option(help="Start the run directory afresh instead of resuming.")] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
@@ -78,7 +91,8 @@ def tree(
     agents = {name: {"model": spec, "temperature": temperature, "max_tokens": max_tokens,
                      "informed": name in (informed or [])} for name, spec in (("A", a), ("B", b))}
     config = parse_config({"protocol": {"kind": "tree"}, "questions": source, "limit": limit, "seed": seed,
-                           "reader": reader, "agents": agents, "shard": shard}, "debate tree")
+                           "reader": reader, "agents": agents, "shard": shard,
+                           "scale": scale_table(ray, workers)}, "debate tree")
     _execute(config, out, overwrite, progress)
 
 
