@@ -17,17 +17,30 @@ plain JSON already), and the reply is read from plain JSON rather than built int
 
 The SDK is imported by the methods that call it, not by the module: the registry imports this
 module to read its `BACKEND`, and `debate --help` or checking a spec should not pay for it.
+
+Several endpoints (replicas of one model, e.g. several `vllm serve`): `base_url` may list URLs
+separated by commas, `?base_url=http://h:8001/v1,http://h:8002/v1`. Every request of one
+dialogue (one question id) goes to the same endpoint, so that the dialogue's prompt prefix stays
+in that server's KV cache, and dialogues spread over the endpoints by rendezvous hashing. An
+endpoint that stops answering (connection refused or reset, a timeout) is marked down for
+`_DOWN_S` seconds; its requests move to the live endpoints at once, without counting as a retry
+(`failovers` counts the moves). Other failures (429, 5xx, a malformed reply) are retried on the
+same endpoint, as with one. Only when every endpoint is down do these failures count as retries
+and back off, taking the endpoints in turn, and a request fails as a lone endpoint's does.
+`concurrency` bounds the requests in flight over all the endpoints together.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -44,17 +57,53 @@ _RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 _POOL_SIZE = 8
 #: Send the API key only, as `chat.completions.create` does (not an admin key from the environment).
 _OPTIONS: Any = {"security": {"bearer_auth": True}}
+#: Seconds an endpoint that stopped answering is left out of the routing (of several endpoints).
+#: After that its dialogues go back to it: a replica that restarted, or one that only timed out
+#: under load, is used again; one still dead is marked down again by the first request it fails.
+_DOWN_S = 30.0
 
 
 class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None):
+    def __init__(self, reason: str, retry_after: float | None = None, *, unreachable: bool = False):
         super().__init__(reason)
         self.retry_after = retry_after
+        #: The endpoint did not answer at all (connection refused or reset, timeout): another may.
+        self.unreachable = unreachable
+
+
+def _weight(position: int, key: str) -> int:
+    """The rendezvous (highest random weight) score of one endpoint for one dialogue.
+
+    A stable hash (not Python's salted `hash`), so that every process, shard and resumed run
+    routes a dialogue alike. Hash-based assignment needs no shared state to spread dialogues
+    evenly over the endpoints, and taking the highest score among the live endpoints moves only
+    a dead endpoint's dialogues when it goes. The endpoint's position in the list is hashed, not
+    its URL: the routing of a spec is then the same whatever ports a run's servers got.
+    """
+    return int.from_bytes(hashlib.blake2b(f"{position}\x1f{key}".encode(), digest_size=8).digest(), "big")
 
 
 class _BaseURL:
     def problem(self, value: object) -> str | None:
-        """What is wrong with a base URL, never echoing it (it may hold a key)."""
+        """What is wrong with a base URL, or with one of a comma-separated list of them, never
+        echoing it (it may hold a key)."""
+        if isinstance(value, str) and "," in value:
+            urls = value.split(",")
+            for k, url in enumerate(urls):
+                where = f"URL {k + 1} of {len(urls)}"
+                if not url:
+                    return f"{where} is empty (expected URLs separated by single commas, e.g. " \
+                           "http://127.0.0.1:8001/v1,http://127.0.0.1:8002/v1)"
+                problem = self._one(url)
+                if problem:
+                    return f"{where}: {problem}"
+                if url in urls[:k]:
+                    return f"{where} is URL {urls.index(url) + 1} again (list each endpoint once)"
+            return None
+        return self._one(value)
+
+    @staticmethod
+    def _one(value: object) -> str | None:
         example = "e.g. http://127.0.0.1:8000/v1"
         if not isinstance(value, str) or any(c.isspace() for c in value):
             return f"expected an http:// or https:// URL without spaces, {example}"
@@ -119,6 +168,10 @@ class OpenAIChatModel(ChatModel):
         self._key = key
         self.model = model
         self.base_url = base_url
+        #: The endpoints, in the order given (a comma-separated base_url lists several).
+        self.base_urls: list[str | None] = [*base_url.split(",")] if base_url else [None]
+        if any(not url for url in self.base_urls) or len(set(self.base_urls)) < len(self.base_urls):
+            raise EndpointError("base_url: expected URLs separated by single commas, each endpoint once")
         self.concurrency = concurrency
         self.timeout = timeout
         self.max_retries = max_retries
@@ -126,22 +179,78 @@ class OpenAIChatModel(ChatModel):
         self.max_backoff = max_backoff
         self.price_in = price_in
         self.price_out = price_out
+        # With several endpoints the id is the whole list as given: the same for every request
+        # whichever endpoint answered it, and unchanged when one dies mid-run (the routing moves,
+        # the identity of the deployment does not), so the cache and the records stay one model.
+        # One URL gives the id of old.
         self.model_id = model_id or (f"openai:{model}" + (f"@{base_url}" if base_url else ""))
         #: Retries made since the model was created (reported by runs).
         self.retries = 0
+        #: Requests moved to another endpoint because theirs stopped answering (not retries).
+        self.failovers = 0
+        #: Endpoints (positions) marked down, with the monotonic time they were marked; each is
+        #: left out of the routing for `down_s` seconds.
+        self._down: dict[int, float] = {}
+        self.down_s = _DOWN_S
         # The event loop of the last batch, and the async generator that owns its clients.
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._holder: AsyncIterator[list[openai.AsyncOpenAI]] | None = None
+        self._holder: AsyncIterator[list[list[openai.AsyncOpenAI]]] | None = None
 
     def check(self) -> None:
-        """Can a connection be opened to the endpoint? (HTTP answers are left to the requests.)"""
-        url = urlsplit(self.base_url or "https://api.openai.com/v1")
+        """Can a connection be opened to the endpoint, or to at least one of several? Those that
+        cannot be reached are marked down. (HTTP answers are left to the requests.)"""
+        if len(self.base_urls) == 1:
+            where, problem = self._reach(self.base_urls[0])
+            if problem:
+                raise EndpointError(f"cannot reach {where} ({problem})", field=self.model_id)
+            return
+        with ThreadPoolExecutor(len(self.base_urls)) as pool:  # at most 10 s each, side by side
+            results = list(pool.map(self._reach, self.base_urls))
+        now = time.monotonic()
+        for position, (_, problem) in enumerate(results):
+            if problem:
+                self._down[position] = now
+            else:
+                self._down.pop(position, None)
+        if all(problem for _, problem in results):
+            raise EndpointError(f"cannot reach any of its {len(results)} endpoints: "
+                                + ", ".join(f"{where} ({problem})" for where, problem in results),
+                                field=self.model_id)
+
+    def _reach(self, base_url: str | None) -> tuple[str, str | None]:
+        """The endpoint as scheme://host:port (never its user-info or path), and why a
+        connection to it cannot be opened, or None."""
+        url = urlsplit(base_url or "https://api.openai.com/v1")
         port = url.port or (443 if url.scheme == "https" else 80)
+        where = f"{url.scheme}://{url.hostname}:{port}"
         try:
             socket.create_connection((url.hostname or "", port), timeout=min(self.timeout, 10.0)).close()
         except OSError as exc:
-            raise EndpointError(f"cannot reach {url.scheme}://{url.hostname}:{port} "
-                                f"({exc.strerror or type(exc).__name__})", field=self.model_id) from None
+            return where, exc.strerror or type(exc).__name__
+        return where, None
+
+    def _live(self, avoid: Collection[int] = ()) -> list[int]:
+        """The endpoints (positions) not marked down in the last `down_s` seconds, less `avoid`."""
+        now = time.monotonic()
+        return [p for p in range(len(self.base_urls))
+                if p not in avoid and (p not in self._down or now - self._down[p] >= self.down_s)]
+
+    def _route(self, request: ChatRequest, attempt: int, avoid: Collection[int] = ()) -> int:
+        """The endpoint (position) of a request: its dialogue's highest-weight live endpoint
+        (`avoid`: those that already failed to answer it).
+
+        The dialogue is the request's question (every engine request has one), else its first
+        message. When no endpoint is left, counted retries take all of them in turn.
+        """
+        count = len(self.base_urls)
+        if count == 1:
+            return 0
+        key = request.question.id if request.question is not None else request.messages[0].content
+        live = self._live(avoid)
+        if live:
+            return max(live, key=lambda p: _weight(p, key))
+        ranked = sorted(range(count), key=lambda p: _weight(p, key), reverse=True)
+        return ranked[attempt % count]
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key and self._key != "EMPTY" else text
@@ -177,13 +286,13 @@ class OpenAIChatModel(ChatModel):
             response = await asyncio.wait_for(
                 client.post("/chat/completions", body=body, cast_to=object, options=_OPTIONS), self.timeout)
         except TimeoutError:
-            raise _Retryable(f"timeout: no complete response within {self.timeout:g} s") from None
+            raise _Retryable(f"timeout: no complete response within {self.timeout:g} s", unreachable=True) from None
         except openai.APIStatusError as exc:
             if exc.status_code in _RETRYABLE_STATUS:
                 raise _Retryable(f"HTTP {exc.status_code}", _seconds(exc.response.headers.get("retry-after"))) from exc
             raise
         except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            raise _Retryable(type(exc).__name__) from exc
+            raise _Retryable(type(exc).__name__, unreachable=True) from exc
         except (openai.APIResponseValidationError, ValueError) as exc:  # malformed or truncated JSON
             raise _Retryable(f"malformed response: {type(exc).__name__}") from exc
         latency = time.perf_counter() - start
@@ -210,21 +319,33 @@ class OpenAIChatModel(ChatModel):
         return Reply(text=text, model=self.model_id, usage=usage, finish_reason=choice.get("finish_reason"),
                      seed=seed)
 
-    async def _with_retries(self, client: openai.AsyncOpenAI, limit: asyncio.Semaphore,
+    async def _with_retries(self, clients: list[list[openai.AsyncOpenAI]], slot: int, limit: asyncio.Semaphore,
                             request: ChatRequest) -> Reply:
         import openai
 
         attempt = 0
+        unanswered: set[int] = set()  # endpoints that did not answer this request: one move to each at most
         while True:
+            position = self._route(request, attempt, unanswered)
             try:
                 async with limit:
-                    reply = await self._once(client, request)
+                    reply = await self._once(clients[position][slot % len(clients[position])], request)
+                self._down.pop(position, None)  # it answered: live again
                 reply.retries = attempt
                 return reply
             except _Retryable as exc:
+                several = len(self.base_urls) > 1
+                if several and exc.unreachable:
+                    self._down[position] = time.monotonic()
+                    unanswered.add(position)
+                    if self._live(unanswered):
+                        self.failovers += 1  # another endpoint is live: move there at once, no retry counted
+                        continue
                 if attempt >= self.max_retries:
+                    every = f" (all {len(self.base_urls)} endpoints down)" if several and exc.unreachable \
+                        and not self._live() else ""
                     return Reply(model=self.model_id, seed=request.params.seed, retries=attempt,
-                                 error=f"failed after {attempt + 1} attempts: {exc}")
+                                 error=f"failed after {attempt + 1} attempts: {exc}{every}")
                 # Retry-After is honoured up to max_backoff; otherwise exponential backoff with jitter.
                 delay = min(exc.retry_after, self.max_backoff) if exc.retry_after is not None else \
                     min(self.max_backoff, self.backoff * 2**attempt) * (0.5 + random.random() / 2)
@@ -241,11 +362,10 @@ class OpenAIChatModel(ChatModel):
     async def generate(self, requests: Sequence[ChatRequest]) -> list[Reply]:
         limit = asyncio.Semaphore(self.concurrency)
         clients = await self._clients()
-        return list(await asyncio.gather(*(self._with_retries(clients[i % len(clients)], limit, r)
-                                           for i, r in enumerate(requests))))
+        return list(await asyncio.gather(*(self._with_retries(clients, i, limit, r) for i, r in enumerate(requests))))
 
-    async def _clients(self) -> list[openai.AsyncOpenAI]:
-        """This model's clients for the running event loop, made on the loop's first batch.
+    async def _clients(self) -> list[list[openai.AsyncOpenAI]]:
+        """This model's clients for the running event loop, per endpoint, made on the loop's first batch.
 
         httpx pools are bound to the loop that created them. An async generator owns them:
         when `asyncio.run` ends, it finalises the loop's async generators, which closes them.
@@ -255,17 +375,19 @@ class OpenAIChatModel(ChatModel):
             self._loop, self._holder = loop, self._hold_clients()
         return await anext(self._holder)
 
-    async def _hold_clients(self) -> AsyncIterator[list[openai.AsyncOpenAI]]:
+    async def _hold_clients(self) -> AsyncIterator[list[list[openai.AsyncOpenAI]]]:
         import openai
 
+        # Each endpoint gets enough clients for the whole concurrency: when the others are down,
+        # every request goes to it.
         count = -(-self.concurrency // _POOL_SIZE)
-        clients = [openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, timeout=self.timeout, max_retries=0)
-                   for _ in range(count)]
+        clients = [[openai.AsyncOpenAI(api_key=self._key, base_url=url, timeout=self.timeout, max_retries=0)
+                    for _ in range(count)] for url in self.base_urls]
         try:
             while True:
                 yield clients
         finally:
-            for client in clients:
+            for client in (c for endpoint in clients for c in endpoint):
                 await client.close()
 
 

@@ -90,9 +90,12 @@ def merge_runs(shards: Sequence[Path], out: Path, *, overwrite: bool = False) ->
             trees.append(tree)
     trees.sort(key=lambda tree: order[tree.tree_id])
     with RunDir(out, config.identity() | {"questions_digest": digest}, overwrite=overwrite) as run:
+        # The summary covers the directory's trees: those it held already (a merge run again) and the shards'.
+        held = list(run.trees()) if run.done else []
         for tree in trees:
             if tree.tree_id not in run.done:
                 run.add(tree)
+                held.append(tree)
         for shard in read:
             for number, line in read_lines(shard.path / FAILED) if (shard.path / FAILED).exists() else ():
                 if line.strip():
@@ -107,7 +110,7 @@ def merge_runs(shards: Sequence[Path], out: Path, *, overwrite: bool = False) ->
                     cache.absorb(shard.path / CACHE)
         finally:
             cache.close()
-        summary = protocol.summarize([protocol.stored_outcome(tree) for tree in run.trees()])
+        summary = protocol.summarize([protocol.stored_outcome(tree) for tree in held])
         first = read[0].manifest
         stats = _summed([s.manifest.stats for s in read if s.manifest.stats is not None])
         run.write_manifest(RunManifest(

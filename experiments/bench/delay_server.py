@@ -5,6 +5,9 @@ against it measures how well the client side overlaps requests. Requests are ser
 concurrently (stdlib asyncio streams, HTTP/1.1 keep-alive). Every reply names a fresh made-up
 answer (`Final answer: x<32 hex digits>`): no two replies agree, so every PBT tree is full.
 
+With `--slots K` it answers at most K requests at a time (the others wait their turn), as a
+model server with K batch slots does: one such server is one replica of limited capacity.
+
 It runs in its own process, so that its work does not share the benchmarked client's event
 loop: `running()` starts it and stops it; by hand, `python -m experiments.bench.delay_server`
 prints `listening on PORT` once ready and serves until killed.
@@ -31,7 +34,8 @@ def _reply(model: str) -> bytes:
     }).encode()
 
 
-async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float,
+                 slots: asyncio.Semaphore | None) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -40,7 +44,11 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, del
             length = int(next((v for k, v in headers.items() if k.strip().lower() == "content-length"), 0))
             body = await reader.readexactly(length) if length else b""
             if request_line.startswith("POST") and "/chat/completions" in request_line:
-                await asyncio.sleep(delay)
+                if slots is None:
+                    await asyncio.sleep(delay)
+                else:
+                    async with slots:
+                        await asyncio.sleep(delay)
                 writer.write(http_response("200 OK", _reply(json.loads(body).get("model", "delay"))))
             else:
                 writer.write(http_response("404 Not Found", b'{"error": {"message": "not found"}}'))
@@ -51,16 +59,18 @@ async def _serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, del
         writer.close()
 
 
-async def main(host: str, port: int, delay: float) -> None:
-    server = await asyncio.start_server(lambda r, w: _serve(r, w, delay), host, port, backlog=1024)
+async def main(host: str, port: int, delay: float, slots: int | None = None) -> None:
+    limit = asyncio.Semaphore(slots) if slots else None
+    server = await asyncio.start_server(lambda r, w: _serve(r, w, delay, limit), host, port, backlog=1024)
     print(f"listening on {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()
 
 
-def running(delay: float = 0.05) -> AbstractContextManager[str]:
+def running(delay: float = 0.05, slots: int | None = None) -> AbstractContextManager[str]:
     """Start the server in a child process; a context manager yielding its base URL."""
-    return running_server([sys.executable, "-m", "experiments.bench.delay_server", "--delay", str(delay)])
+    return running_server([sys.executable, "-m", "experiments.bench.delay_server", "--delay", str(delay),
+                           *(["--slots", str(slots)] if slots else [])])
 
 
 if __name__ == "__main__":
@@ -68,5 +78,6 @@ if __name__ == "__main__":
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--delay", type=float, default=0.05, help="seconds before each reply")
+    parser.add_argument("--slots", type=int, default=None, help="requests answered at a time (default: all)")
     args = parser.parse_args()
-    asyncio.run(main(args.host, args.port, args.delay))
+    asyncio.run(main(args.host, args.port, args.delay, args.slots))

@@ -54,6 +54,9 @@ def test_merged_shards_equal_the_single_process_run(tmp_path):
     manifests = [json.loads((f / "manifest.json").read_text()) for f in (merged, whole)]
     assert manifests[0]["summary"] == manifests[1]["summary"] and manifests[0]["status"] == "finished"
     assert manifests[0]["stats"]["turns"] == manifests[1]["stats"]["turns"]
+    before = _trees(merged)
+    [twice] = merge(_sharded(tmp_path, 3), merged)  # merging again changes nothing
+    assert _trees(merged) == before and twice.summary == result.summary
     again = execute(parse_config(TREE), merged, progress=False)  # the whole run, resumed: nothing to do
     assert again.stats.skipped == 23 and again.stats.trees == 0 and again.stats.turns == 0
 
