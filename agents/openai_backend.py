@@ -27,7 +27,8 @@ endpoint that stops answering (connection refused or reset, a timeout) is marked
 (`failovers` counts the moves). Other failures (429, 5xx, a malformed reply) are retried on the
 same endpoint, as with one. Only when every endpoint is down do these failures count as retries
 and back off, taking the endpoints in turn, and a request fails as a lone endpoint's does.
-`concurrency` bounds the requests in flight over all the endpoints together.
+`concurrency` bounds the requests in flight at each endpoint (a replica's capacity): one limit
+over all of them would let the dialogues of a busy replica hold the permits an idle one needs.
 """
 
 from __future__ import annotations
@@ -319,7 +320,7 @@ class OpenAIChatModel(ChatModel):
         return Reply(text=text, model=self.model_id, usage=usage, finish_reason=choice.get("finish_reason"),
                      seed=seed)
 
-    async def _with_retries(self, clients: list[list[openai.AsyncOpenAI]], slot: int, limit: asyncio.Semaphore,
+    async def _with_retries(self, clients: list[list[openai.AsyncOpenAI]], slot: int, limits: list[asyncio.Semaphore],
                             request: ChatRequest) -> Reply:
         import openai
 
@@ -328,7 +329,7 @@ class OpenAIChatModel(ChatModel):
         while True:
             position = self._route(request, attempt, unanswered)
             try:
-                async with limit:
+                async with limits[position]:
                     reply = await self._once(clients[position][slot % len(clients[position])], request)
                 self._down.pop(position, None)  # it answered: live again
                 reply.retries = attempt
@@ -360,9 +361,9 @@ class OpenAIChatModel(ChatModel):
                              error=self._scrub(f"{type(exc).__name__}: {exc}"))
 
     async def generate(self, requests: Sequence[ChatRequest]) -> list[Reply]:
-        limit = asyncio.Semaphore(self.concurrency)
+        limits = [asyncio.Semaphore(self.concurrency) for _ in self.base_urls]
         clients = await self._clients()
-        return list(await asyncio.gather(*(self._with_retries(clients, i, limit, r) for i, r in enumerate(requests))))
+        return list(await asyncio.gather(*(self._with_retries(clients, i, limits, r) for i, r in enumerate(requests))))
 
     async def _clients(self) -> list[list[openai.AsyncOpenAI]]:
         """This model's clients for the running event loop, per endpoint, made on the loop's first batch.
@@ -378,8 +379,7 @@ class OpenAIChatModel(ChatModel):
     async def _hold_clients(self) -> AsyncIterator[list[list[openai.AsyncOpenAI]]]:
         import openai
 
-        # Each endpoint gets enough clients for the whole concurrency: when the others are down,
-        # every request goes to it.
+        # Each endpoint gets enough clients for its concurrency.
         count = -(-self.concurrency // _POOL_SIZE)
         clients = [[openai.AsyncOpenAI(api_key=self._key, base_url=url, timeout=self.timeout, max_retries=0)
                     for _ in range(count)] for url in self.base_urls]
