@@ -52,11 +52,15 @@ PERSONAS = tuple(_PERSONA_INTENTS)
 PERSUASION_PERSONAS = frozenset({"logical", "emotional", "credibility"})
 
 
-def persona_prompt(persona: str, task_prompt: str = TASK_PROMPT) -> str:
-    """The system prompt of a persona: the task prompt plus the persona's intent."""
+def persona_intent(persona: str) -> str:
+    """What a persona asks of a turn beyond the task prompt ("" for neutral)."""
     try:
-        intent = _PERSONA_INTENTS[persona]
+        return _PERSONA_INTENTS[persona]
     except KeyError:
         raise ConfigError(f"unknown persona '{persona}' (expected one of {', '.join(PERSONAS)})",
                           field="persona") from None
-    return f"{task_prompt} {intent}".strip()
+
+
+def persona_prompt(persona: str, task_prompt: str = TASK_PROMPT) -> str:
+    """The system prompt of a persona: the task prompt plus the persona's intent."""
+    return f"{task_prompt} {persona_intent(persona)}".strip()

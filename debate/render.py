@@ -38,15 +38,27 @@ class View:
     messages: list[Message]
     #: The last turn by another speaker among them: the one an "Agree" agrees with.
     other: Turn | None
+    #: One per message: the persona of the viewer's own turn (assistant messages), else None.
+    personas: list[str | None]
 
 
-def view(tree: DialogueTree, parent: str, viewer: str, *, round: int | None = None) -> View:
+def view(tree: DialogueTree, parent: str, viewer: str, *, round: int | None = None,
+         prefix_order: bool = False) -> View:
     """What `viewer` sees when it speaks next as a child of `parent`, in `round` (default: the
-    child's level, as in `DialogueTree.add_turn`); `parent` may be the root, an empty history."""
+    child's level, as in `DialogueTree.add_turn`); `parent` may be the root, an empty history.
+
+    `prefix_order`: others' opening turns, hidden when the viewer gave its own opening answer,
+    come after that answer once revealed (as the viewer met them), so that the prompt of the
+    viewer's opening turn stays the start of its later prompts."""
     round = _next_round(tree, parent) if round is None else round
-    shown = [turn for turn in map(tree.turn, _visible(tree, tree.path(parent), viewer, round)) if turn.error is None]
+    nodes = _visible(tree, tree.path(parent), viewer, round)
+    shown = [turn for turn in map(tree.turn, nodes) if turn.error is None]
     other = next((turn for turn in reversed(shown) if turn.speaker != viewer), None)
-    return View(messages_for(shown, viewer, label_others=tree.visibility.label_others), other)
+    if prefix_order:
+        shown = [turn for turn in map(tree.turn, _revealed_after_own(tree, nodes, viewer)) if turn.error is None]
+    runs = _runs(shown, viewer)
+    return View(_messages(runs, tree.visibility.label_others), other,
+                [run[-1].persona if role == "assistant" else None for role, run in runs])
 
 
 def sees(tree: DialogueTree, node: str, viewer: str, *, round: int) -> bool:
@@ -64,6 +76,20 @@ def render_history(tree: DialogueTree, node: str, viewer: str) -> list[Message]:
     return messages_for(shown, viewer, label_others=tree.visibility.label_others)
 
 
+def _revealed_after_own(tree: DialogueTree, nodes: list[str], viewer: str) -> list[str]:
+    """`nodes` with others' opening-round turns that precede the viewer's last opening-round
+    turn moved to just after it."""
+    opening = tree.visibility.opening_round
+    own = [n for n in nodes if tree.round(n) < opening and tree.turn(n).speaker == viewer]
+    if not own:
+        return nodes
+    cut = nodes.index(own[-1])
+    hidden = [n for n in nodes[:cut] if tree.round(n) < opening and tree.turn(n).speaker != viewer]
+    rest = [n for n in nodes if n not in hidden]
+    at = rest.index(own[-1]) + 1
+    return rest[:at] + hidden + rest[at:]
+
+
 def _next_round(tree: DialogueTree, parent: str) -> int:
     return 0 if parent == ROOT else tree.level(parent) + 1
 
@@ -78,6 +104,11 @@ def _visible(tree: DialogueTree, nodes: list[str], viewer: str, round: int) -> l
 
 def messages_for(turns: Iterable[Turn], viewer: str, *, label_others: bool = True) -> list[Message]:
     """Chat messages for a sequence of turns from `viewer`'s point of view (merged, alternating)."""
+    return _messages(_runs(turns, viewer), label_others)
+
+
+def _runs(turns: Iterable[Turn], viewer: str) -> list[tuple[str, list[Turn]]]:
+    """The turns grouped into runs of one role (`assistant`: the viewer's), failed ones left out."""
     runs: list[tuple[str, list[Turn]]] = []
     for turn in turns:
         if turn.error is not None:
@@ -87,6 +118,10 @@ def messages_for(turns: Iterable[Turn], viewer: str, *, label_others: bool = Tru
             runs[-1][1].append(turn)
         else:
             runs.append((role, [turn]))
+    return runs
+
+
+def _messages(runs: list[tuple[str, list[Turn]]], label_others: bool) -> list[Message]:
     messages = []
     for role, run in runs:
         if role == "assistant":

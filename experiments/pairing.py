@@ -123,7 +123,7 @@ def run_pairing(config: PairingConfig, out: str | Path, **execute_options: Any) 
                         resamples=config.resamples, seed=config.seed)
              for x, y in itertools.combinations(config.agents, 2)]
     report = {"questions": config.questions, "limit": config.limit, "seed": config.seed, "rounds": config.rounds,
-              "agents": {name: agent.model_dump() for name, agent in config.agents.items()}, "pairs": pairs}
+              "agents": {name: agent.recorded() for name, agent in config.agents.items()}, "pairs": pairs}
     atomic_write_json(out / "report.json", report)
     return report
 

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
 
-from agents.agent import Agent
+from agents.agent import Agent, Instructions
 from agents.personas import persona_prompt
 from agents.registry import DEFAULT_MODEL, check_option, check_spec, load_model, parse_spec
 from debate.errors import ConfigError, UserError
@@ -61,15 +61,23 @@ class AgentConfig(Sampling):
     model: str = Field(default=DEFAULT_MODEL, description="The model spec (KIND:TARGET?options).")
     persona: str = Field(default="neutral", description="The persona prompt.")
     informed: bool = Field(default=False, description="The agent sees the question's context passage.")
+    instructions: Instructions = Field(default="system", description="Where each turn's persona instruction goes: "
+                                       "'system' (the system prompt, the paper's layout) or 'turn' (after the "
+                                       "turn's last user message; sibling branches then share their history).")
     options: dict[str, Any] = Field(default_factory=dict, description="Backend options (spec options win).")
 
     @property
     def params(self) -> GenerationParams:
         return GenerationParams(**self.model_dump(include=set(Sampling.model_fields)))
 
+    def recorded(self) -> dict[str, Any]:
+        """The settings as run identities and reports record them. `instructions` appears only
+        when it is not the default, so records made before it existed are unchanged (and resume)."""
+        return self.model_dump(mode="json", exclude={"instructions"} if self.instructions == "system" else set())
+
     def build(self, name: str) -> Agent:
         return Agent(name, load_model(self.model, self.options), persona=self.persona, params=self.params,
-                     informed=self.informed)
+                     informed=self.informed, instructions=self.instructions)
 
 
 #: `K/N`: the K-th of N shards, 1 <= K <= N.
@@ -132,6 +140,7 @@ class RunConfig(RunSettings):
         unset = {"shard"} if self.shard is None else set()
         identity = self.model_dump(mode="json", exclude={"limit", "window", "out", "scale", *unset})
         identity["protocol"] = self.protocol.identity()
+        identity["agents"] = {name: agent.recorded() for name, agent in self.agents.items()}
         return identity
 
 

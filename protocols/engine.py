@@ -224,9 +224,11 @@ class Engine:
         for job in jobs:
             agent = self.agents[job.spec.agent or job.spec.speaker]
             tree = job.open.tree
-            job.view = view(tree, job.spec.parent, job.spec.speaker, round=job.spec.round)
+            job.view = view(tree, job.spec.parent, job.spec.speaker, round=job.spec.round,
+                            prefix_order=agent.instructions == "turn")
             job.request = agent.request(tree.question, job.view.messages,
-                                        seed=node_seed(self.seed, tree.tree_id, job.node), persona=job.spec.persona)
+                                        seed=node_seed(self.seed, tree.tree_id, job.node), persona=job.spec.persona,
+                                        history_personas=job.view.personas)
             by_model.setdefault(id(agent.model), []).append(job)
 
         async def call(model_key: int, batch: list[_Job]) -> None:
