@@ -84,6 +84,16 @@ def _weight(position: int, key: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{position}\x1f{key}".encode(), digest_size=8).digest(), "big")
 
 
+def _cached(response: dict[str, Any], counts: dict[str, Any]) -> int | None:
+    """The prompt tokens the server reused from its cache, where it reports them: OpenAI and
+    vLLM in `usage.prompt_tokens_details.cached_tokens`, llama.cpp in `timings.cache_n`."""
+    details = counts.get("prompt_tokens_details") or {}
+    for value in (details.get("cached_tokens"), (response.get("timings") or {}).get("cache_n")):
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return None
+
+
 class _BaseURL:
     def problem(self, value: object) -> str | None:
         """What is wrong with a base URL, or with one of a comma-separated list of them, never
@@ -315,7 +325,8 @@ class OpenAIChatModel(ChatModel):
             raise _Retryable("response without message content")
         counts = response.get("usage") or {}
         usage = Usage(prompt_tokens=counts.get("prompt_tokens") or 0,
-                      completion_tokens=counts.get("completion_tokens") or 0, latency_s=latency)
+                      completion_tokens=counts.get("completion_tokens") or 0, latency_s=latency,
+                      cached_prompt_tokens=_cached(response, counts))
         usage.cost_usd = self._cost(usage)
         return Reply(text=text, model=self.model_id, usage=usage, finish_reason=choice.get("finish_reason"),
                      seed=seed)

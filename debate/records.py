@@ -151,14 +151,21 @@ class Usage(_Strict):
     completion_tokens: int = Field(default=0, ge=0)
     latency_s: float = Field(default=0.0, ge=0.0)
     cost_usd: float | None = Field(default=None, ge=0.0)
+    #: Prompt tokens the server took from its prompt cache instead of processing them, where it
+    #: says (llama.cpp's `timings.cache_n`, OpenAI's `prompt_tokens_details.cached_tokens`).
+    #: Left out of records when unknown, so that records of servers that do not say are unchanged.
+    cached_prompt_tokens: int | None = Field(default=None, ge=0, exclude_if=lambda value: value is None)
 
     def __add__(self, other: Usage) -> Usage:
-        cost = None
-        if self.cost_usd is not None or other.cost_usd is not None:
-            cost = (self.cost_usd or 0.0) + (other.cost_usd or 0.0)
         return Usage(prompt_tokens=self.prompt_tokens + other.prompt_tokens,
                      completion_tokens=self.completion_tokens + other.completion_tokens,
-                     latency_s=self.latency_s + other.latency_s, cost_usd=cost)
+                     latency_s=self.latency_s + other.latency_s, cost_usd=_sum(self.cost_usd, other.cost_usd),
+                     cached_prompt_tokens=_sum(self.cached_prompt_tokens, other.cached_prompt_tokens))
+
+
+def _sum(a: int | float | None, b: int | float | None) -> Any:
+    """The sum of two optional figures: None only when neither is known."""
+    return None if a is None and b is None else (a or 0) + (b or 0)
 
 
 class ChatRequest(_Strict):

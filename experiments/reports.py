@@ -11,7 +11,7 @@ from typing import Any
 from rich.table import Table
 
 from debate.errors import UserError
-from debate.records import Question
+from debate.records import Question, Usage
 from debate.storage import save_figure
 from experiments.evaluations import EvaluationReport
 from experiments.pbt import NAMES
@@ -52,7 +52,14 @@ def run_footer(result: RunResult) -> str:
     return (f"{stats.trees} dialogues finished, {stats.skipped} already done, {stats.failed} failed; "
             f"{stats.turns} turns in {stats.steps} steps, {stats.elapsed_s:.1f}s; "
             f"{stats.read_failures} replies without a readable answer; {stats.retries} retries; "
-            f"trees in {result.out / 'trees.jsonl'}")
+            f"trees in {result.out / 'trees.jsonl'}" + _cached(stats.usage))
+
+
+def _cached(usage: Usage) -> str:
+    """How much of the prompts the server took from its cache, where it says."""
+    if usage.cached_prompt_tokens is None:
+        return ""
+    return f"; {usage.cached_prompt_tokens:,} of {usage.prompt_tokens:,} prompt tokens from the server's cache"
 
 
 def questions_table(questions: Sequence[Question], source: str) -> Table:

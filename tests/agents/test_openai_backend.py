@@ -132,3 +132,16 @@ def test_json_schema_is_sent_as_openai_response_format(faults):
     assert "response_format" not in bodies["free"]
     assert bodies["constrained"]["response_format"] == {
         "type": "json_schema", "json_schema": {"name": "reply", "schema": schema, "strict": True}}
+
+
+def test_cached_prompt_tokens_are_read_where_the_server_reports_them():
+    from agents.openai_backend import _cached
+    from debate.records import Usage
+
+    assert _cached({}, {"prompt_tokens_details": {"cached_tokens": 96}}) == 96  # OpenAI, vLLM
+    assert _cached({"timings": {"cache_n": 120, "prompt_n": 8}}, {}) == 120  # llama.cpp
+    assert _cached({"timings": {"cache_n": True}}, {}) is None and _cached({}, {}) is None
+    known, unknown = Usage(prompt_tokens=10, cached_prompt_tokens=6), Usage(prompt_tokens=4)
+    assert (known + unknown).cached_prompt_tokens == 6 and (unknown + unknown).cached_prompt_tokens is None
+    assert "cached_prompt_tokens" not in unknown.model_dump_json()  # records of other servers unchanged
+    assert '"cached_prompt_tokens":6' in known.model_dump_json()
