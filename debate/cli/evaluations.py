@@ -9,7 +9,7 @@ import typer
 
 from agents.registry import DEFAULT_MODEL
 from debate.cli.app import app, console, default, err_console, record
-from debate.cli.runs import RAY_HELP, SHARD_HELP, WORKERS_HELP, scale_table
+from debate.cli.runs import RayOption, ShardOption, WorkersOption, scale_table
 from experiments.evaluations import EvaluationConfig, figures, prepare_evaluation, run_evaluation
 from experiments.reports import evaluation_table, save_evaluation_plot
 
@@ -27,9 +27,9 @@ def evaluate(
                                                        "appeals.")] = None,
     max_tokens: Annotated[int, typer.Option(min=1)] = default(EvaluationConfig, "max_tokens"),
     seed: Annotated[int, typer.Option()] = default(EvaluationConfig, "seed"),
-    shard: Annotated[str | None, typer.Option(metavar="K/N", help=SHARD_HELP)] = None,
-    ray: Annotated[str | None, typer.Option(metavar="ADDRESS", help=RAY_HELP)] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help=WORKERS_HELP)] = None,
+    shard: ShardOption = None,
+    ray: RayOption = None,
+    workers: WorkersOption = None,
     out: Annotated[Path | None, typer.Option(help="Folder (default runs/eval-EVALUATION).")] = None,
     overwrite: Annotated[bool, typer.Option(help="Start afresh instead of resuming.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from debate.cli.app import app, console, err_console
-from debate.cli.runs import RAY_HELP, SHARD_HELP, WORKERS_HELP, scale_table
+from debate.cli.runs import RayOption, ShardOption, WorkersOption, scale_table
 from experiments.pairing import pairing_config, run_pairing
 from experiments.reports import order_table, persuasion_table, save_plot
 
@@ -24,9 +24,9 @@ def pairing(
     source: Annotated[str | None, typer.Option("--questions", help="Question source.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Use the first N questions.")] = None,
     seed: Annotated[int | None, typer.Option(help="Run seed (and the bootstrap's).")] = None,
-    shard: Annotated[str | None, typer.Option(metavar="K/N", help=SHARD_HELP)] = None,
-    ray: Annotated[str | None, typer.Option(metavar="ADDRESS", help=RAY_HELP)] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help=WORKERS_HELP)] = None,
+    shard: ShardOption = None,
+    ray: RayOption = None,
+    workers: WorkersOption = None,
     out: Annotated[Path, typer.Option(help="Experiment folder (one run directory per order, the report, "
                                            "the plot).")] = Path("runs/pairing"),
     overwrite: Annotated[bool, typer.Option(help="Start afresh instead of resuming.")] = False,

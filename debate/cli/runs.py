@@ -15,10 +15,14 @@ from protocols.config import RunConfig, load_config, parse_config
 from protocols.merge import merge
 from protocols.run import execute
 
-SHARD_HELP = ("Run only the K-th of N shards of the questions (an ordinary resumable run directory); "
-              "`debate merge` joins them.")
-RAY_HELP = "Run the shards as Ray tasks on this cluster ('local': start one here), then merge them."
-WORKERS_HELP = "With --ray: the number of shards (default: one per CPU of the cluster)."
+#: The options every run command has for spreading its work (`pairing` and `eval` too).
+ShardOption = Annotated[str | None, typer.Option(
+    metavar="K/N", help="Run only the K-th of N shards of the questions (an ordinary resumable run directory); "
+                        "`debate merge` joins them.")]
+RayOption = Annotated[str | None, typer.Option(
+    metavar="ADDRESS", help="Run the shards as Ray tasks on this cluster ('local': start one here), then merge them.")]
+WorkersOption = Annotated[int | None, typer.Option(
+    min=1, help="With --ray: the number of shards (default: one per CPU of the cluster).")]
 
 
 def scale_table(ray: str | None, workers: int | None) -> dict[str, object] | None:
@@ -47,9 +51,9 @@ def run(
     limit: Annotated[int | None, typer.Option(min=1, help="Override `limit`.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override `seed`.")] = None,
     window: Annotated[int | None, typer.Option(min=1, help="Override `window` (dialogues in flight).")] = None,
-    shard: Annotated[str | None, typer.Option(metavar="K/N", help=SHARD_HELP)] = None,
-    ray: Annotated[str | None, typer.Option(metavar="ADDRESS", help=RAY_HELP)] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help=WORKERS_HELP)] = None,
+    shard: ShardOption = None,
+    ray: RayOption = None,
+    workers: WorkersOption = None,
     overwrite: Annotated[bool, typer.Option(help="Start the run directory afresh instead of resuming.")] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
@@ -77,9 +81,9 @@ def tree(
     reader: Annotated[str, typer.Option(help="Answer reader: default, final-line, yes-no, option, "
                                               "candidates or llm:SPEC.")] = "default",
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/tree"),
-    shard: Annotated[str | None, typer.Option(metavar="K/N", help=SHARD_HELP)] = None,
-    ray: Annotated[str | None, typer.Option(metavar="ADDRESS", help=RAY_HELP)] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help=WORKERS_HELP)] = None,
+    shard: ShardOption = None,
+    ray: RayOption = None,
+    workers: WorkersOption = None,
     overwrite: Annotated[bool, typer.Option(help="Start the run directory afresh instead of resuming.")] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
